@@ -1,0 +1,359 @@
+"""Load services.yaml and the policy directory into frozen models, with errors that point at lines.
+
+YAML is composed with libyaml's C composer where present and walked here, so every key keeps its
+line, duplicate keys are errors, aliases are expanded within a bound, and only the standard tags are
+honoured. Validation errors name the file, the line and the key, and suggest a near match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.errors import ConfigError
+from orchestrator.models import ExceptionRecord, PolicyFile, Service, ServicesFile
+
+try:  # libyaml's composer is ~10x faster; PyYAML without libyaml still works.
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_NODES = 200_000
+MAX_BYTES = 16 * 1024 * 1024
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+_scalar_constructor = yaml.SafeLoader("")  # only its construct_object for standard scalar tags
+
+Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed YAML document and the line of every key path in it."""
+
+    file: str
+    data: Any
+    lines: Mapping[Path_, int] = field(repr=False)
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        key = tuple(path)
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), None)
+
+
+def read_text(path: Path, what: str) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} is a directory, expected a file", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror}", file=str(path)) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"{what} is larger than {MAX_BYTES // 1024 // 1024} MiB", file=str(path))
+    if b"\x00" in raw:
+        raise ConfigError(f"{what} is binary (it contains NUL bytes), expected YAML text", file=str(path))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{what} is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", file=str(path), line=line
+        ) from None
+
+
+def parse_yaml(text: str, file: str) -> YamlDocument:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+    lines: dict[Path_, int] = {}
+    if node is None:
+        return YamlDocument(file, None, lines)
+    walker = _Walker(file, lines)
+    return YamlDocument(file, walker.build(node, ()), lines)
+
+
+class _Walker:
+    def __init__(self, file: str, lines: dict[Path_, int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise ConfigError(
+                f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
+                file=self.file,
+                line=node.start_mark.line + 1,
+            )
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if node.tag not in _STANDARD_TAGS:
+            raise ConfigError(
+                f"YAML tag {node.tag!r} is not allowed (only plain YAML data is read)",
+                file=self.file,
+                line=node.start_mark.line + 1,
+            )
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise ConfigError(
+                        "YAML merge keys ('<<') are not supported; write the keys out",
+                        file=self.file,
+                        line=key_node.start_mark.line + 1,
+                    )
+                key = self.build(key_node, path)
+                if not isinstance(key, str | int):
+                    raise ConfigError(
+                        "mapping keys must be plain strings",
+                        file=self.file,
+                        line=key_node.start_mark.line + 1,
+                    )
+                if key in result:
+                    raise ConfigError(
+                        f"duplicate key {key!r} (first on line {self.lines.get((*path, key))})",
+                        file=self.file,
+                        line=key_node.start_mark.line + 1,
+                    )
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                result[key] = self.build(value_node, (*path, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            return _scalar_constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot read value {node.value!r}: {exc}",
+                file=self.file,
+                line=node.start_mark.line + 1,
+            ) from None
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class whose fields apply at `loc` (for did-you-mean on unknown keys)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return None
+            current = info.annotation
+        else:
+            current = _inner(current)
+            if isinstance(part, str) and isinstance(current, dict):
+                return None
+        current = _inner(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner(annotation: Any) -> Any:
+    """Unwrap Optional/dict/tuple annotations to the model they hold."""
+    args = getattr(annotation, "__args__", None)
+    if not args:
+        return annotation
+    for arg in reversed(args):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _inner(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return annotation
+
+
+def validate(model: type[M], doc: YamlDocument, *, what: str) -> M:
+    if doc.data is None:
+        raise ConfigError(f"{what} is empty", file=doc.file)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{what} must be a mapping at the top level", file=doc.file, line=1)
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _config_error(model, doc, exc) from None
+
+
+def _config_error(model: type[BaseModel], doc: YamlDocument, exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    key = ".".join(str(p) for p in loc) or None
+    line = doc.line_of(loc)
+    hint = None
+    if first["type"] == "extra_forbidden" and loc:
+        owner = _model_at(model, loc[:-1])
+        if owner is not None:
+            near = suggest(str(loc[-1]), list(owner.model_fields))
+            allowed = ", ".join(owner.model_fields)
+            hint = f"did you mean '{near}'? " if near else ""
+            hint += f"allowed keys here: {allowed}"
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(message, file=doc.file, line=line, key=key, hint=hint)
+
+
+# --- the project --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServicePaths:
+    context: Path
+    dockerfile: Path
+
+
+@dataclass(frozen=True)
+class Project:
+    """services.yaml as loaded: the model, where it lives, and every service's paths, resolved."""
+
+    file: Path
+    root: Path
+    spec: ServicesFile
+    paths: Mapping[str, ServicePaths]
+    doc: YamlDocument = field(repr=False)
+
+    @property
+    def services(self) -> Mapping[str, Service]:
+        return self.spec.services
+
+    def platforms_of(self, name: str) -> tuple[str, ...]:
+        return self.spec.services[name].platforms or self.spec.platforms
+
+    @property
+    def policy_dir(self) -> Path:
+        return _inside(self.root, self.spec.policy, self.file, ("policy",), self.doc, must_exist=False)
+
+
+def _inside(
+    root: Path, rel: str, file: Path, key: Sequence[str | int], doc: YamlDocument, *, must_exist: bool
+) -> Path:
+    candidate = (root / rel).resolve()
+    line = doc.line_of(key)
+    keyname = ".".join(str(k) for k in key)
+    if candidate != root and root not in candidate.parents:
+        raise ConfigError(
+            f"path {rel!r} leaves the project directory {root} (resolved to {candidate})",
+            file=str(file),
+            line=line,
+            key=keyname,
+            hint="every path in services.yaml is relative to its directory and must stay inside it",
+        )
+    if must_exist and not candidate.exists():
+        raise ConfigError(f"path {rel!r} does not exist", file=str(file), line=line, key=keyname)
+    return candidate
+
+
+def load_project(file: Path | str) -> Project:
+    path = Path(file)
+    text = read_text(path, "services file")
+    doc = parse_yaml(text, str(path))
+    spec = validate(ServicesFile, doc, what="services file")
+    root = path.resolve().parent
+    paths: dict[str, ServicePaths] = {}
+    for name, svc in spec.services.items():
+        context = _inside(root, svc.context, path, ("services", name, "context"), doc, must_exist=True)
+        if not context.is_dir():
+            raise ConfigError(
+                f"context {svc.context!r} is not a directory",
+                file=str(path),
+                line=doc.line_of(("services", name, "context")),
+                key=f"services.{name}.context",
+            )
+        dockerfile = _inside(
+            root, svc.dockerfile, path, ("services", name, "dockerfile"), doc, must_exist=True
+        )
+        paths[name] = ServicePaths(context=context, dockerfile=dockerfile)
+    return Project(file=path, root=root, spec=spec, paths=paths, doc=doc)
+
+
+# --- the policy directory -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedException:
+    record: ExceptionRecord
+    file: Path
+
+
+@dataclass(frozen=True)
+class Policy:
+    directory: Path
+    spec: PolicyFile
+    exceptions: tuple[LoadedException, ...]
+
+    def exception(self, exc_id: str) -> LoadedException | None:
+        return next((e for e in self.exceptions if e.record.id == exc_id), None)
+
+
+def load_policy(directory: Path) -> Policy:
+    policy_file = directory / "policy.yaml"
+    if not policy_file.exists():
+        raise ConfigError(
+            "policy file not found",
+            file=str(policy_file),
+            hint="services.yaml's `policy:` names the policy directory; it must hold policy.yaml",
+        )
+    doc = parse_yaml(read_text(policy_file, "policy file"), str(policy_file))
+    spec = validate(PolicyFile, doc, what="policy file")
+    exceptions: list[LoadedException] = []
+    exc_dir = directory / "exceptions"
+    if exc_dir.is_dir():
+        seen: dict[str, Path] = {}
+        for entry in sorted(exc_dir.glob("*.y*ml")):
+            exc_doc = parse_yaml(read_text(entry, "exception record"), str(entry))
+            record = validate(ExceptionRecord, exc_doc, what="exception record")
+            if record.id in seen:
+                raise ConfigError(
+                    f"exception id {record.id!r} is also used by {seen[record.id]}", file=str(entry)
+                )
+            seen[record.id] = entry
+            exceptions.append(LoadedException(record=record, file=entry))
+    return Policy(directory=directory, spec=spec, exceptions=tuple(exceptions))
+
+
+def today() -> dt.date:
+    """Today's date, or ORCH_TODAY (tests, and replaying history)."""
+    value = os.environ.get("ORCH_TODAY")
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"ORCH_TODAY={value!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2026-01-09"
+        ) from None
