@@ -287,7 +287,9 @@ def _immediate_base(
 
 def _files_hash(context: Path, dockerfile: Path, df: Dockerfile, target: str | None) -> str:
     ignore = read_dockerignore(context, dockerfile)
-    sources = [s.source for s in df.copy_sources(target)]
+    copies = df.copy_sources(target)
+    # an unresolved source (COPY ${X} .) could take anything: hash the whole context then
+    sources = None if any(not s.resolved for s in copies) else [s.source for s in copies]
     return hash_files(context, context_files(context, sources=sources, ignore=ignore))
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 import structlog
 
-from orchestrator.engine import Engine
+from orchestrator.engine import Engine, native_platform
 from orchestrator.engine.retry import RetryingRegistry
 from orchestrator.errors import EngineError, ImageNotFound
 from orchestrator.lock import LockFile, Need
@@ -74,7 +74,7 @@ def resolve_needs(
 
 
 def _probe(engine: Engine, need: Need, digest: str, platforms: Mapping[str, str]) -> tuple[str | None, str | None]:
-    native = engine.info().native_platform
+    native = native_platform()
     platform = native if native in platforms else next(iter(platforms), native)
     command = need.version_command or ("--version",)
     pinned = f"{need.pull.split('@')[0]}@{digest}"

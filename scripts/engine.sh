@@ -21,8 +21,9 @@ REG="${ORCH_REGISTRY:-127.0.0.1:5000}"
 export ORCH_ENGINE_STATE="$STATE" ORCH_ENGINE_CACHE="$CACHE" ORCH_REGISTRY="$REG"
 export DEBIAN_FRONTEND=noninteractive
 
-# Pinned versions seen working (Debian trixie); fall back to what trixie serves.
-PIN_DOCKER="26.1.5+dfsg1-9+deb13u1"
+# Pinned versions seen working (Debian trixie), tried in order; fall back to what trixie serves.
+# (trixie replaced docker.io 26.1.5+dfsg1-9+deb13u1 by the binNMU ...+b1, same source.)
+PIN_DOCKER="26.1.5+dfsg1-9+deb13u1+b1 26.1.5+dfsg1-9+deb13u1"
 PIN_CONTAINERD="1.7.24~ds1-6+deb13u1"
 PIN_BUILDX="0.13.1+ds1-3"
 
@@ -70,13 +71,14 @@ system_apt_install() { # install bookworm packages that are not installed yet
     apt-get -q install -y --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-download_pinned() { # download_pinned PKG VERSION into the current dir; fall back to unpinned
-    local pkg=$1 ver=$2
+download_pinned() { # download_pinned PKG "VERSION..." into the current dir; fall back to unpinned
+    local pkg=$1 ver
     if ls "${pkg}"_*.deb >/dev/null 2>&1; then return 0; fi
-    if ! trixie_apt download "$pkg=$ver" >/dev/null 2>&1; then
-        log "WARNING: $pkg=$ver is no longer served by trixie; taking trixie's current $pkg"
-        trixie_apt download "$pkg" >/dev/null
-    fi
+    for ver in $2; do
+        trixie_apt download "$pkg=$ver" >/dev/null 2>&1 && return 0
+    done
+    log "WARNING: $pkg ($2) is no longer served by trixie; taking trixie's current $pkg"
+    trixie_apt download "$pkg" >/dev/null
 }
 
 install_engine() {

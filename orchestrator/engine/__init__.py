@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+import platform as _host
 from pathlib import Path
 from typing import Protocol
+
+
+_MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def native_platform() -> str:
+    """The platform this host runs natively (the engine is local)."""
+    machine = _host.machine().lower()
+    return f"linux/{_MACHINE_TO_ARCH.get(machine, machine)}"
 
 
 @dataclass(frozen=True)

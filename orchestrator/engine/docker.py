@@ -7,7 +7,6 @@ and stderr; python-on-whales' mixed return types are narrowed to what orch needs
 from __future__ import annotations
 
 import json
-import platform as host_platform
 import re
 import tempfile
 import time
@@ -30,6 +29,7 @@ from orchestrator.engine import (
     EngineInfo,
     RunOutcome,
     StartupSpec,
+    native_platform,
 )
 from orchestrator.errors import (
     BuildFailed,
@@ -47,15 +47,9 @@ _TRANSIENT = re.compile(
     r"50[0-9] |status(?: code)?:? 50[0-9]|503 Service|502 Bad|500 Internal|too many requests|429",
     re.IGNORECASE,
 )
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 _QEMU_NAMES = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64", "arm": "qemu-arm",
                "ppc64le": "qemu-ppc64le", "s390x": "qemu-s390x", "riscv64": "qemu-riscv64"}
-
-
-def native_platform() -> str:
-    machine = host_platform.machine().lower()
-    return f"linux/{_MACHINE_TO_ARCH.get(machine, machine)}"
 
 
 def emulators() -> frozenset[str]:

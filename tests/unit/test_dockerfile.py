@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.dockerfile import ImageRef, load_dockerfile, parse_dockerfile
+from orchestrator.dockerfile import Dockerfile, ImageRef, load_dockerfile, parse_dockerfile
 from orchestrator.errors import DockerfileError, ExitCode
 
 
-def df(text: str, **build_args: str):  # type: ignore[no-untyped-def]
+def df(text: str, **build_args: str) -> Dockerfile:
     return parse_dockerfile(textwrap.dedent(text), build_args=build_args or None)
 
 

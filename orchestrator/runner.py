@@ -1,0 +1,444 @@
+"""Execute a BuildPlan: waves in order, services of a wave concurrently (bounded), each service built
+for all its platforms in one buildx invocation, verified, and only then published.
+
+A failed service marks its dependents skipped; without keep-going no new build starts after a failure.
+Unchanged services (same input hash, image present and recorded as verified) are up to date: no build,
+no verification, and a push only if the registry lacks them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from orchestrator.config import Project
+from orchestrator.engine import BuildRequest, Engine
+from orchestrator.engine.retry import RetryingRegistry
+from orchestrator.errors import EngineError, Interrupted, OrchError, PublishFailed
+from orchestrator.plan import BuildPlan, ServicePlan
+from orchestrator.results import ALL_PLATFORMS, ServiceSummary, Status, StepResult
+from orchestrator.verify.checks import CheckResult, check_index
+from orchestrator.verify.image import PlatformVerdict, RuntimePin, VerifyTarget
+
+log = structlog.get_logger("orch.runner")
+STATE_FILE = ".orch/state.json"
+
+
+class VerifierLike(Protocol):
+    def verify(self, target: VerifyTarget) -> tuple[CheckResult, list[PlatformVerdict]]: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    jobs: int = 2
+    keep_going: bool = False
+    push: bool = False
+    force: bool = False
+    no_cache: bool = False
+    builder: str | None = None
+    report_dir: Path | None = None
+    revision: str | None = None
+    source: str | None = None
+    network: str | None = None
+
+
+@dataclass
+class ServiceState:
+    plan: ServicePlan
+    status: Status = "skipped"
+    digest: str | None = None
+    reason: str = ""
+    pushed: bool = False
+    platform_digests: dict[str, str] = field(default_factory=dict)
+
+
+class Observer(Protocol):
+    def update(self, service: str, platform: str, state: str) -> None: ...
+
+
+class _NullObserver:
+    def update(self, service: str, platform: str, state: str) -> None:
+        return None
+
+
+class VerifiedState:
+    """Which image digests passed verification, recorded in .orch/state.json under the project."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self.data: dict[str, dict[str, str]] = json.loads(path.read_text()).get("verified", {})
+        except (OSError, ValueError):
+            self.data = {}
+
+    def verified(self, digest: str, input_hash: str) -> bool:
+        entry = self.data.get(digest)
+        return entry is not None and entry.get("input_hash") == input_hash
+
+    def record(self, digest: str, service: str, input_hash: str) -> None:
+        with self._lock:
+            self.data[digest] = {"service": service, "input_hash": input_hash,
+                                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+    def save(self) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"verified": self.data}, indent=1, sort_keys=True))
+            tmp.replace(self.path)
+
+
+class Runner:
+    def __init__(
+        self,
+        project: Project,
+        plan: BuildPlan,
+        *,
+        engine: Engine,
+        registry: RetryingRegistry,
+        verifier: VerifierLike | None,
+        options: RunOptions,
+        observer: Observer | None = None,
+    ) -> None:
+        self.project = project
+        self.plan = plan
+        self.engine = engine
+        self.registry = registry
+        self.verifier = verifier
+        self.options = options
+        self.observer = observer or _NullObserver()
+        self.results: list[StepResult] = []
+        self.states = {s.name: ServiceState(s) for s in plan.services}
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._failed_any = False
+        self.state = VerifiedState(project.root / STATE_FILE)
+        self.builds_started = 0
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def _add(self, row: StepResult) -> None:
+        with self._lock:
+            self.results.append(row)
+        self.observer.update(row.service, row.platform, f"{row.step}:{row.status}")
+        log.info("step", service=row.service, platform=row.platform, step=row.step, status=row.status,
+                 check=row.check, message=row.message, duration_s=row.duration_s)
+
+    def _skip(self, svc: ServicePlan, reason: str) -> None:
+        state = self.states[svc.name]
+        state.status, state.reason = "skipped", reason
+        for platform in svc.platforms:
+            self._add(StepResult(service=svc.name, platform=platform, step="build", status="skipped",
+                                 message=reason))
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    def run(self) -> list[ServiceSummary]:
+        pending = [name for wave in self.plan.waves for name in wave]
+        running: dict[Future[None], str] = {}
+        done: set[str] = set()
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="orch-build")
+        try:
+            while pending or running:
+                for name in list(pending):
+                    svc = self.plan.service(name)
+                    failed_deps = [d for d in svc.depends_on if self.states[d].status in ("failed", "skipped")
+                                   and d in done]
+                    if failed_deps:
+                        pending.remove(name)
+                        done.add(name)
+                        self._skip(svc, f"dependency failed: {', '.join(failed_deps)}")
+                        continue
+                    if self._failed_any and not self.options.keep_going:
+                        pending.remove(name)
+                        done.add(name)
+                        self._skip(svc, "not started: an earlier service failed (use --keep-going)")
+                        continue
+                    if all(d in done for d in svc.depends_on) and len(running) < self.options.jobs:
+                        pending.remove(name)
+                        running[pool.submit(self._service, svc)] = name
+                if not running:
+                    if pending:  # nothing can start: only possible if dependencies are outside the plan
+                        for name in pending:
+                            self._skip(self.plan.service(name), "dependency not in this plan")
+                        pending.clear()
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    done.add(name)
+                    future.result()
+        except KeyboardInterrupt:
+            self._cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise Interrupted("interrupted: builds stopped, nothing was pushed") from None
+        finally:
+            pool.shutdown(wait=True)
+            self.state.save()
+        return [self._summary(s) for s in self.states.values()]
+
+    def _service(self, svc: ServicePlan) -> None:
+        state = self.states[svc.name]
+        try:
+            self._service_inner(svc, state)
+        except OrchError as exc:
+            state.status, state.reason = "failed", exc.message
+            with self._lock:
+                self._failed_any = True
+            log.error("service.failed", service=svc.name, error=exc.message)
+        except Exception as exc:  # a bug must not hang the other builds; it is reported as a failure
+            state.status, state.reason = "failed", f"internal error: {exc!r}"
+            with self._lock:
+                self._failed_any = True
+            log.exception("service.crashed", service=svc.name)
+            self._add(StepResult(service=svc.name, platform=ALL_PLATFORMS, step="build", status="failed",
+                                 message=f"internal error: {exc!r}"))
+
+    def ref(self, svc: ServicePlan, tag: str | None = None) -> str:
+        return f"{svc.image}:{tag or svc.hash_tag}"
+
+    def _service_inner(self, svc: ServicePlan, state: ServiceState) -> None:
+        ref = self.ref(svc)
+        existing = None if self.options.force else self.engine.local_digest(ref)
+        if existing and self.state.verified(existing, svc.input_hash):
+            state.digest, state.status = existing, "up-to-date"
+            for platform in svc.platforms:
+                self._add(StepResult(service=svc.name, platform=platform, step="build", status="up-to-date",
+                                     message=f"{ref} unchanged", digest=existing))
+                self._add(StepResult(service=svc.name, platform=platform, step="verify", status="up-to-date",
+                                     message="verified earlier (recorded by digest)", digest=existing))
+        else:
+            if not self._build(svc, state, ref):
+                return
+            if not self._verify(svc, state, ref):
+                return
+        if self.options.push and not self._cancel.is_set():
+            self._push(svc, state, ref)
+        elif state.status != "up-to-date":
+            state.status = "passed"
+
+    def _build(self, svc: ServicePlan, state: ServiceState, ref: str) -> bool:
+        contexts = dict(svc.build_contexts)
+        labels = dict(svc.labels)
+        for dep in svc.depends_on:
+            dep_state = self.states[dep]
+            dep_ref = self.ref(dep_state.plan)
+            contexts[dep] = f"docker-image://{dep_ref}"
+            if labels.get("org.opencontainers.image.base.name") == dep_state.plan.image and dep_state.digest:
+                labels["org.opencontainers.image.base.digest"] = dep_state.digest
+        labels["org.opencontainers.image.created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        if self.options.revision:
+            labels["org.opencontainers.image.revision"] = self.options.revision
+        if self.options.source:
+            labels["org.opencontainers.image.source"] = self.options.source
+        tags = [ref, *(self.ref(svc, t) for t in svc.tags)]
+        if self.options.revision:
+            tags.append(self.ref(svc, self.options.revision[:12]))
+        request = BuildRequest(
+            service=svc.name,
+            context=self.project.root / svc.context,
+            dockerfile=self.project.root / svc.dockerfile,
+            platforms=svc.platforms,
+            tags=tuple(dict.fromkeys(tags)),
+            build_args=svc.build_args,
+            build_contexts=contexts,
+            labels=labels,
+            target=svc.target,
+            no_cache=self.options.no_cache,
+            builder=self.options.builder,
+            network=self.options.network,
+        )
+        for platform in svc.platforms:
+            self.observer.update(svc.name, platform, "building")
+        start = time.monotonic()
+        lines: list[str] = []
+        with self._lock:
+            self.builds_started += 1
+        try:
+            outcome = self.engine.build(request, lines.append)
+        except EngineError as exc:
+            duration = time.monotonic() - start
+            logs = self._write_logs(svc, lines or exc.stderr.splitlines())
+            for platform in svc.platforms:
+                self._add(StepResult(service=svc.name, platform=platform, step="build", status="failed",
+                                     message=exc.message, duration_s=round(duration, 2),
+                                     evidence=_tail(lines or exc.stderr.splitlines()), log=logs.get(platform)))
+            raise
+        duration = time.monotonic() - start
+        logs = self._write_logs(svc, lines)
+        state.digest = outcome.digest
+        for platform in svc.platforms:
+            self._add(StepResult(service=svc.name, platform=platform, step="build", status="passed",
+                                 message=f"built {ref}", duration_s=round(duration, 2), digest=outcome.digest,
+                                 log=logs.get(platform)))
+        return True
+
+    def _write_logs(self, svc: ServicePlan, lines: Sequence[str]) -> dict[str, str]:
+        if self.options.report_dir is None:
+            return {}
+        out: dict[str, str] = {}
+        per_platform = split_log_by_platform(lines, svc.platforms)
+        for platform, text in per_platform.items():
+            rel = f"logs/{svc.name}/{platform.replace('/', '-')}.log"
+            path = self.options.report_dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            out[platform] = rel
+        return out
+
+    def _verify(self, svc: ServicePlan, state: ServiceState, ref: str) -> bool:
+        if self.verifier is None:
+            state.status = "passed"
+            return True
+        for platform in svc.platforms:
+            self.observer.update(svc.name, platform, "verifying")
+        runtime = None
+        if svc.runtime.digest and svc.runtime.pull:
+            runtime = RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest)
+        spec = self.project.services[svc.name]
+        target = VerifyTarget(
+            image=ref, platforms=svc.platforms, binaries=svc.binaries,
+            toolchain=spec.toolchain.name if spec.toolchain else None,
+            requirement=spec.toolchain.version if spec.toolchain else None,
+            allow_cgo=spec.allow_cgo, startup=spec.startup, runtime=runtime,
+        )
+        start = time.monotonic()
+        try:
+            index, verdicts = self.verifier.verify(target)
+        except OrchError as exc:
+            for platform in svc.platforms:
+                self._add(StepResult(service=svc.name, platform=platform, step="verify", status="failed",
+                                     message=exc.message, duration_s=round(time.monotonic() - start, 2)))
+            state.status, state.reason = "failed", exc.message
+            with self._lock:
+                self._failed_any = True
+            return False
+        ok = index.passed
+        self._add(_row(svc.name, ALL_PLATFORMS, index, 0.0, state.digest))
+        for verdict in verdicts:
+            ok = ok and verdict.passed
+            if verdict.manifest_digest:
+                state.platform_digests[verdict.platform] = verdict.manifest_digest
+            for check in verdict.checks:
+                self._add(_row(svc.name, verdict.platform, check, verdict.duration_s, verdict.manifest_digest))
+        if not ok:
+            failed = [c for v in verdicts for c in v.checks if not c.passed] + ([] if index.passed else [index])
+            state.status, state.reason = "failed", failed[0].message if failed else "verification failed"
+            with self._lock:
+                self._failed_any = True
+            return False
+        assert state.digest is not None
+        self.state.record(state.digest, svc.name, svc.input_hash)
+        state.status = "passed"
+        return True
+
+    def _push(self, svc: ServicePlan, state: ServiceState, ref: str) -> None:
+        assert state.digest is not None
+        start = time.monotonic()
+        for platform in svc.platforms:
+            self.observer.update(svc.name, platform, "pushing")
+        try:
+            remote = self.registry.exists(ref)
+            refs = [ref, *(self.ref(svc, t) for t in svc.tags)]
+            if self.options.revision:
+                refs.append(self.ref(svc, self.options.revision[:12]))
+            if remote != state.digest:
+                for each in dict.fromkeys(refs):
+                    self.engine.push(each)
+                message = f"pushed {ref}"
+            else:
+                for each in dict.fromkeys(refs[1:]):
+                    if self.registry.exists(each) != state.digest:
+                        self.engine.push(each)
+                message = f"{ref} already in the registry"
+            info = self.registry.resolve(ref)
+        except EngineError as exc:
+            for platform in svc.platforms:
+                self._add(StepResult(service=svc.name, platform=platform, step="push", status="failed",
+                                     message=exc.message, duration_s=round(time.monotonic() - start, 2)))
+            state.status, state.reason = "failed", exc.message
+            with self._lock:
+                self._failed_any = True
+            raise PublishFailed(exc.message) from None
+        readback = check_index(info.platforms, svc.platforms, len(info.attestations))
+        problems = [] if readback.passed else [readback.message]
+        if info.digest != state.digest:
+            problems.append(f"registry serves {info.digest} for {ref}, built {state.digest}")
+        for platform, digest in state.platform_digests.items():
+            if info.platforms.get(platform) not in (None, digest):
+                problems.append(f"{platform}: registry has {info.platforms.get(platform)}, verified {digest}")
+        duration = round(time.monotonic() - start, 2)
+        status: Status = "failed" if problems else ("passed" if remote != state.digest else "up-to-date")
+        for platform in svc.platforms:
+            self._add(StepResult(service=svc.name, platform=platform, step="push", status=status,
+                                 message="; ".join(problems) or message, duration_s=duration,
+                                 digest=info.platforms.get(platform)))
+        if problems:
+            state.status, state.reason = "failed", problems[0]
+            with self._lock:
+                self._failed_any = True
+            return
+        state.platform_digests.update({p: d for p, d in info.platforms.items() if p in svc.platforms})
+        state.pushed = True
+        if state.status != "up-to-date":
+            state.status = "passed"
+
+    def _summary(self, state: ServiceState) -> ServiceSummary:
+        svc = state.plan
+        return ServiceSummary(
+            service=svc.name, image=svc.image, tags=(svc.hash_tag, *svc.tags), status=state.status,
+            digest=state.digest, platform_digests=dict(sorted(state.platform_digests.items())),
+            input_hash=svc.input_hash, builder=svc.builder.image if svc.builder else None,
+            builder_digest=svc.builder.digest if svc.builder else None, runtime_digest=svc.runtime.digest,
+            exception=svc.builder.exception if svc.builder else None, pushed=state.pushed, reason=state.reason,
+        )
+
+
+def _row(service: str, platform: str, check: CheckResult, duration: float, digest: str | None) -> StepResult:
+    return StepResult(
+        service=service, platform=platform, step="verify", status="passed" if check.passed else "failed",
+        check=check.check, message=("warning: " if check.warning else "") + check.message,
+        duration_s=round(duration, 3), emulated=check.emulated, digest=digest,
+        evidence=check.evidence or None,
+    )
+
+
+def _tail(lines: Sequence[str], n: int = 20) -> str:
+    return "\n".join(lines[-n:])
+
+
+_VERTEX = re.compile(r"^#(\d+) ")
+
+
+def split_log_by_platform(lines: Sequence[str], platforms: Sequence[str]) -> dict[str, str]:
+    """buildx plain logs interleave platforms; a vertex `#N [linux/arm64 …]` owns its `#N …` lines.
+    Vertices that name no platform (context transfer, exporting) go to every platform's log."""
+    owner: dict[str, str] = {}
+    out: dict[str, list[str]] = {p: [] for p in platforms}
+    for line in lines:
+        match = _VERTEX.match(line)
+        target = None
+        if match:
+            vertex = match.group(1)
+            if vertex not in owner:
+                owner[vertex] = next((p for p in platforms if f"[{p} " in line or f"[{p}]" in line), "")
+            target = owner[vertex] or None
+        for platform in platforms:
+            if target is None or target == platform:
+                out[platform].append(line)
+    return {p: "\n".join(v) + "\n" for p, v in out.items()}
+
+
+Callback = Callable[[str], None]
+MappingStr = Mapping[str, str]
