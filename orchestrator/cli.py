@@ -393,7 +393,7 @@ def _set_status(exc_id: str, status: str, by: str | None) -> None:
     if loaded is None:
         raise ConfigError(f"no exception record with id {exc_id!r}",
                           hint=f"known: {', '.join(e.record.id for e in pol.exceptions) or 'none'}")
-    text = set_status(loaded, status, by=by, on=today())  # type: ignore[arg-type]
+    text = set_status(loaded, status, by=by, on=today())  # type: ignore[arg-type,unused-ignore]
     loaded.file.write_text(text, encoding="utf-8")
     typer.echo(f"{exc_id}: {status} ({loaded.file})")
 
@@ -450,23 +450,25 @@ def exception_new(
 # --- the one exit point --------------------------------------------------------------------------
 
 
+def _on_sigint(signum: int, frame: object) -> None:
+    from orchestrator.errors import Interrupted
+
+    raise Interrupted("interrupted")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error becomes its exit code here and only here."""
-    import click
+    import signal
 
-    from orchestrator.errors import ExitCode, OrchError
+    from orchestrator.errors import OrchError
 
     started = time.monotonic()
+    previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
         code = 0
-    except typer.Exit as exc:
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        code = int(ExitCode.INTERRUPTED)
-    except click.ClickException as exc:
-        exc.show()
-        code = int(ExitCode.USAGE)
+    except SystemExit as exc:  # click's standalone mode: usage errors exit 2, --help 0
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except OrchError as exc:
         if G.debug:
             import traceback
@@ -474,17 +476,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"orch: error: {exc}", file=sys.stderr)
         code = int(exc.exit_code)
-    except KeyboardInterrupt:
-        print("orch: interrupted", file=sys.stderr)
-        code = int(ExitCode.INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if G.debug:
         print(f"orch: finished in {time.monotonic() - started:.2f}s with exit {code}", file=sys.stderr)
     if argv is None:
         sys.exit(code)
     return code
-
-
-def _prepared_type() -> type[Prepared]:  # pragma: no cover - typing aid only
-    from orchestrator.prepare import Prepared
-
-    return Prepared

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import Field
 
 from orchestrator.config import Policy, Project
-from orchestrator.dockerfile import Dockerfile, load_dockerfile
+from orchestrator.dockerfile import Dockerfile, Stage, load_dockerfile
 from orchestrator.errors import ConfigError
 from orchestrator.graph import Selection
 from orchestrator.inputs import context_files, hash_files, read_dockerignore
@@ -218,7 +218,7 @@ def make_plan(
             build_args=build_args,
             target=svc.target,
             platforms=platforms,
-            bases=[runtime.digest or "", builder.digest if builder else "", *(p.digest or "" for p in literal.values())],
+            bases=[runtime.digest or "", (builder.digest or "") if builder else "", *(p.digest or "" for p in literal.values())],
             deps=[hashes[d] for d in sorted(svc.depends_on) if d in hashes],
         )
         hashes[name] = input_hash
@@ -269,18 +269,17 @@ def make_plan(
 
 
 def _immediate_base(
-    final: object, runtime: PinnedImage, literal: Mapping[str, PinnedImage], deps: Sequence[str], registry: str
+    final: Stage, runtime: PinnedImage, literal: Mapping[str, PinnedImage], deps: Sequence[str], registry: str
 ) -> tuple[str | None, str | None]:
-    base = getattr(final, "base_image", None)
+    base = final.base_image
     if base is None:
         return None, None
-    via = getattr(base, "via_args", ())
-    resolved = getattr(base, "resolved", None)
-    if "RUNTIME_IMAGE" in via:
+    resolved = base.resolved
+    if "RUNTIME_IMAGE" in base.via_args:
         return runtime.image, runtime.digest
     if resolved in deps:
         return f"{registry}/{resolved}", None  # the digest is known once the dependency is built
-    if resolved in literal:
+    if resolved is not None and resolved in literal:
         return literal[resolved].image, literal[resolved].digest
     return resolved, None
 

@@ -129,7 +129,7 @@ class DockerEngine:
                 plats: list[str] = []
                 for node in b.nodes or []:
                     plats.extend(str(p) for p in (node.platforms or []))
-                builders.append(BuilderInfo(b.name, str(b.driver), tuple(dict.fromkeys(plats)),
+                builders.append(BuilderInfo(str(b.name), str(b.driver), tuple(dict.fromkeys(plats)),
                                             str(getattr(b, "status", "") or "")))
         driver_status = json.dumps(getattr(info, "driver_status", None) or [], default=str)
         containerd = "io.containerd.snapshotter" in driver_status or "containerd" in str(
@@ -182,7 +182,8 @@ class DockerEngine:
                     metadata_file=metadata,
                     stream_logs=True,
                 )
-                assert stream is not None
+                if stream is None or not isinstance(stream, Iterator):
+                    raise EngineError(f"build of {request.service}: buildx returned no log stream")
                 for chunk in stream:
                     for line in chunk.splitlines():
                         lines.append(line)

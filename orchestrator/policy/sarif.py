@@ -54,7 +54,8 @@ def to_sarif(
     tool_version: str,
     information_uri: str | None = None,
 ) -> str:
-    """A SARIF 2.1.0 log. Only the rules some result uses are listed; results point at them by index."""
+    """A SARIF 2.1.0 log. Only the rules some result uses are listed; results refer to them by
+    index as well as by id."""
     used = {r.rule_id for r in results}
     listed = [rule for rule in rules if rule.id in used]
     known = {rule.id for rule in listed}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from orchestrator.verify.checks import (
     check_runtime_base,
     check_startup,
 )
-from orchestrator.verify.layout import FileNotInImage, ImageLayout, LayoutError
+from orchestrator.verify.layout import FileNotInImage, ImageLayout, LayoutError, PlatformImage
 
 log = structlog.get_logger("orch.verify")
 
@@ -87,7 +87,7 @@ class Verifier:
             verdicts = [self._platform(layout, present, target, platform) for platform in target.platforms]
         return index, verdicts
 
-    def _platform(self, layout: ImageLayout, present: dict[str, object], target: VerifyTarget,
+    def _platform(self, layout: ImageLayout, present: Mapping[str, PlatformImage], target: VerifyTarget,
                   platform: str) -> PlatformVerdict:
         start = time.monotonic()
         image = present.get(platform)

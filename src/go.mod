@@ -1,0 +1,3 @@
+module example.com/kubernaut
+
+go 1.24
