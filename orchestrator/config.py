@@ -13,7 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import NoneType, UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -27,6 +28,7 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 MAX_NODES = 200_000
+MAX_DEPTH = 100  # services.yaml is ~6 levels deep; deeper is an alias trick or garbage
 MAX_BYTES = 16 * 1024 * 1024
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:str",
@@ -90,8 +92,23 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=file, line=line) from None
+    except yaml.reader.ReaderError as exc:  # a control character: it has a position, not a mark
+        line = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        char = exc.character
+        if not isinstance(char, int):
+            char = ord(str(char)[:1] or "?")
+        raise ConfigError(
+            f"invalid YAML: character U+{char:04X} is not allowed ({exc.reason})",
+            file=file,
+            line=line,
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+    except UnicodeEncodeError as exc:  # lone surrogates in a str that did not come from read_text
+        line = text[: exc.start].count("\n") + 1
+        raise ConfigError(
+            "invalid YAML: text is not encodable as UTF-8", file=file, line=line
+        ) from None
     lines: dict[Path_, int] = {}
     if node is None:
         return YamlDocument(file, None, lines)
@@ -104,12 +121,19 @@ class _Walker:
         self.file = file
         self.lines = lines
         self.count = 0
+        self.stack: set[int] = set()  # ids of the collection nodes being built (recursive aliases)
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise ConfigError(
                 f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
+                file=self.file,
+                line=node.start_mark.line + 1,
+            )
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(
+                f"document is nested more than {MAX_DEPTH} levels deep",
                 file=self.file,
                 line=node.start_mark.line + 1,
             )
@@ -120,6 +144,21 @@ class _Walker:
                 file=self.file,
                 line=node.start_mark.line + 1,
             )
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self.stack:
+                raise ConfigError(
+                    "recursive alias (an anchor used inside itself)",
+                    file=self.file,
+                    line=node.start_mark.line + 1,
+                )
+            self.stack.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self.stack.discard(id(node))
+        return self._scalar(node)
+
+    def _collection(self, node: yaml.CollectionNode, path: Path_) -> Any:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -129,8 +168,18 @@ class _Walker:
                         file=self.file,
                         line=key_node.start_mark.line + 1,
                     )
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise ConfigError(
+                        "mapping keys must be plain strings",
+                        file=self.file,
+                        line=key_node.start_mark.line + 1,
+                    )
                 key = self.build(key_node, path)
-                if not isinstance(key, str | int):
+                if not isinstance(key, str):
+                    # every key orch reads is a name: `on:`, `1:` or `null:` mean the text written,
+                    # not YAML 1.1's True, 1 or None
+                    key = key_node.value
+                if not isinstance(key, str):
                     raise ConfigError(
                         "mapping keys must be plain strings",
                         file=self.file,
@@ -145,8 +194,9 @@ class _Walker:
                 self.lines[(*path, key)] = key_node.start_mark.line + 1
                 result[key] = self.build(value_node, (*path, key))
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+
+    def _scalar(self, node: yaml.Node) -> Any:
         try:
             return _scalar_constructor.construct_object(node)
         except (yaml.YAMLError, ValueError) as exc:
@@ -163,34 +213,38 @@ def suggest(word: str, choices: Sequence[str]) -> str | None:
 
 
 def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
-    """The model class whose fields apply at `loc` (for did-you-mean on unknown keys)."""
+    """The model class whose fields apply at `loc` (for did-you-mean on unknown keys).
+
+    Walks the annotations: a model consumes a field name, a dict a key, a tuple or list an index;
+    Optional is unwrapped without consuming anything."""
     current: Any = model
     for part in loc:
+        current = _unwrap_optional(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             info = current.model_fields.get(str(part))
             if info is None:
                 return None
             current = info.annotation
+            continue
+        origin, args = get_origin(current), get_args(current)
+        if origin is dict and len(args) == 2:
+            current = args[1]
+        elif origin in (tuple, list) and args:
+            current = args[0]
         else:
-            current = _inner(current)
-            if isinstance(part, str) and isinstance(current, dict):
-                return None
-        current = _inner(current)
+            return None
+    current = _unwrap_optional(current)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _inner(annotation: Any) -> Any:
-    """Unwrap Optional/dict/tuple annotations to the model they hold."""
-    args = getattr(annotation, "__args__", None)
-    if not args:
+def _unwrap_optional(annotation: Any) -> Any:
+    """`X | None` → X (and the first model of a wider union)."""
+    if get_origin(annotation) not in (Union, UnionType):
         return annotation
-    for arg in reversed(args):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        inner = _inner(arg)
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            return inner
-    return annotation
+    args = [a for a in get_args(annotation) if a is not NoneType]
+    if len(args) == 1:
+        return args[0]
+    return next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), annotation)
 
 
 def validate(model: type[M], doc: YamlDocument, *, what: str) -> M:
@@ -205,7 +259,9 @@ def validate(model: type[M], doc: YamlDocument, *, what: str) -> M:
 
 
 def _config_error(model: type[BaseModel], doc: YamlDocument, exc: ValidationError) -> ConfigError:
-    first = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key is usually a misspelt one, and then its "required key is missing" twin is noise
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     key = ".".join(str(p) for p in loc) or None
     line = doc.line_of(loc)
@@ -222,7 +278,7 @@ def _config_error(model: type[BaseModel], doc: YamlDocument, exc: ValidationErro
         message = "required key is missing"
     else:
         message = first["msg"].removeprefix("Value error, ")
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ConfigError(message, file=doc.file, line=line, key=key, hint=hint)
@@ -297,6 +353,13 @@ def load_project(file: Path | str) -> Project:
         dockerfile = _inside(
             root, svc.dockerfile, path, ("services", name, "dockerfile"), doc, must_exist=True
         )
+        if not dockerfile.is_file():
+            raise ConfigError(
+                f"dockerfile {svc.dockerfile!r} is not a file",
+                file=str(path),
+                line=doc.line_of(("services", name, "dockerfile")),
+                key=f"services.{name}.dockerfile",
+            )
         paths[name] = ServicePaths(context=context, dockerfile=dockerfile)
     return Project(file=path, root=root, spec=spec, paths=paths, doc=doc)
 

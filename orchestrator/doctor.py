@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,9 @@ class Finding:
 
 def engine_findings(info: EngineInfo, platforms: Sequence[str], builder: str | None) -> list[Finding]:
     out = [Finding("docker engine", True, f"Docker {info.server_version} (API {info.api_version})")]
+    match = re.search(r"\bv?(\d+\.\d+(?:\.\d+)?)", info.buildx_version.replace("github.com/docker/buildx", ""))
     try:
-        buildx_ok = Version(info.buildx_version.lstrip("v").split("+")[0].split("-")[0]) >= MIN_BUILDX
+        buildx_ok = match is not None and Version(match.group(1)) >= MIN_BUILDX
     except InvalidVersion:
         buildx_ok = False
     out.append(Finding("buildx", buildx_ok, f"buildx {info.buildx_version}",

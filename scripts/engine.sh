@@ -123,7 +123,7 @@ start_dockerd() {
     local cfg="$STATE/dockerd/daemon.json"
     echo '{"features":{"containerd-snapshotter":true}}' >"$cfg"
     log "starting dockerd (log: $STATE/dockerd/dockerd.log)"
-    nohup dockerd --config-file "$cfg" --pidfile "$STATE/dockerd/dockerd.pid" \
+    setsid nohup dockerd --config-file "$cfg" --pidfile "$STATE/dockerd/dockerd.pid" \
         >>"$STATE/dockerd/dockerd.log" 2>&1 </dev/null &
     local i
     for i in $(seq 1 120); do
@@ -171,7 +171,7 @@ http:
   addr: $REG
 EOF
     log "starting docker-registry on $REG (log: $STATE/registry/registry.log)"
-    nohup /usr/bin/docker-registry serve "$STATE/registry/config.yml" \
+    setsid nohup /usr/bin/docker-registry serve "$STATE/registry/config.yml" \
         >>"$STATE/registry/registry.log" 2>&1 </dev/null &
     echo $! >"$STATE/registry/registry.pid"
     local i

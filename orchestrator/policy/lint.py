@@ -257,10 +257,16 @@ def _describe(ctx: _Context, ref: ImageRef) -> str:
         "copy-from": f"COPY --from={ref.raw}",
         "mount-from": f"RUN --mount=from={ref.raw}",
     }[ref.kind]
-    if ref.resolved is None or ref.resolved == ref.raw:
+    if ref.resolved is None:
+        return written
+    try:
+        shown = ref.resolved if ref.resolved in ctx.services else str(parse(ref.resolved))
+    except BadReference:
+        shown = ref.resolved
+    if shown == ref.raw:
         return written
     hidden = ", ".join(_var_kind(ctx.dockerfile, v) for v in ref.via_args)
-    text = f"{written} is {ref.resolved}"
+    text = f"{written} is {shown}"
     if hidden:
         text += f" (hidden behind {hidden})"
     return text
