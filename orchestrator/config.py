@@ -318,9 +318,16 @@ class Project:
 def _inside(
     root: Path, rel: str, file: Path, key: Sequence[str | int], doc: YamlDocument, *, must_exist: bool
 ) -> Path:
-    candidate = (root / rel).resolve()
     line = doc.line_of(key)
     keyname = ".".join(str(k) for k in key)
+    try:
+        candidate = (root / rel).resolve()
+        exists = candidate.exists()
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, name too long, symlink loop
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"path {rel!r} cannot be used: {reason}", file=str(file), line=line, key=keyname
+        ) from None
     if candidate != root and root not in candidate.parents:
         raise ConfigError(
             f"path {rel!r} leaves the project directory {root} (resolved to {candidate})",
@@ -329,7 +336,7 @@ def _inside(
             key=keyname,
             hint="every path in services.yaml is relative to its directory and must stay inside it",
         )
-    if must_exist and not candidate.exists():
+    if must_exist and not exists:
         raise ConfigError(f"path {rel!r} does not exist", file=str(file), line=line, key=keyname)
     return candidate
 

@@ -1,0 +1,15 @@
+ARG BUILDER_IMAGE
+ARG RUNTIME_IMAGE
+FROM --platform=$BUILDPLATFORM ${BUILDER_IMAGE} AS builder
+ARG TARGETOS TARGETARCH
+WORKDIR /src
+COPY go.mod ./
+COPY internal/ internal/
+COPY cmd/gateway/ cmd/gateway/
+RUN --mount=type=cache,id=orch-go-build,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w" -o /out/gateway ./cmd/gateway
+FROM platform-base
+COPY --from=builder /out/gateway /usr/local/bin/gateway
+USER 1001
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/gateway"]
