@@ -26,7 +26,9 @@ from orchestrator.policy.audit import AuditItem, audit, audit_errors
 DAY_AFTER = dt.date(2026, 1, 10)
 
 
-def run(setup: Setup, today: dt.date, found: dict[str, ResolvedImage] | None = None) -> list[AuditItem]:
+def run(
+    setup: Setup, today: dt.date, found: dict[str, ResolvedImage] | None = None
+) -> list[AuditItem]:
     found = found if found is not None else seed_facts()
     return audit(
         setup.policy,
@@ -193,9 +195,7 @@ def _seed_state(tmp_path: Path) -> list[AuditItem]:
 def test_text_and_json_output(tmp_path: Path) -> None:
     items = _seed_state(tmp_path)
     text = audit_mod.to_text(items)
-    assert (
-        "policy/exceptions/EXC-001.yaml:13: error expired EXC-001: expired on 2026-04-09" in text
-    )
+    assert "policy/exceptions/EXC-001.yaml:13: error expired EXC-001: expired on 2026-04-09" in text
     assert text.splitlines()[-1] == "1 exception record(s): 1 error, 2 warnings"
     data = json.loads(audit_mod.to_json(items))
     assert data["errors"] == 1

@@ -103,7 +103,9 @@ def test_image_from_build_arg_says_where_it_is_set(tmp_path: Path) -> None:
     )
     setup = make_project(
         tmp_path,
-        {"app": "ARG BASE\nARG RUNTIME_IMAGE\nFROM ${BASE} AS b\nFROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"},
+        {
+            "app": "ARG BASE\nARG RUNTIME_IMAGE\nFROM ${BASE} AS b\nFROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"
+        },
         services=services,
     )
     findings = run(setup)
@@ -142,8 +144,9 @@ def test_run_mount_from_an_image_is_checked(tmp_path: Path) -> None:
 
 def test_unlisted_registry_is_an_error(tmp_path: Path) -> None:
     findings = lint_one(
-        tmp_path, "FROM example.com/go:1 AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
-        "COPY --from=builder /app /app\n"
+        tmp_path,
+        "FROM example.com/go:1 AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
+        "COPY --from=builder /app /app\n",
     )
     assert rules(findings) == [("ORCH102", 1, "error")]
 
@@ -160,8 +163,9 @@ def test_unpinned_builder_is_a_warning(tmp_path: Path) -> None:
 
 def test_unresolvable_reference_is_a_warning(tmp_path: Path) -> None:
     findings = lint_one(
-        tmp_path, "ARG BASE\nFROM ${BASE} AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
-        "COPY --from=builder /app /app\n"
+        tmp_path,
+        "ARG BASE\nFROM ${BASE} AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
+        "COPY --from=builder /app /app\n",
     )
     assert rules(findings) == [("ORCH105", 2, "warning")]
     assert "BASE has no default" in findings[0].message
