@@ -26,7 +26,7 @@ def normalise_platform(value: str) -> str:
     """`arm64`, `linux/arm64`, `linux/arm64/v8` → `linux/arm64`; `arm/v7` keeps its variant."""
     text = value.strip().lower()
     parts = text.split("/")
-    if len(parts) == 1:
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] in KNOWN_ARCHES):
         parts = ["linux", *parts]
     if parts[0] != "linux":
         raise ValueError(f"unsupported OS in platform {value!r}: orch builds linux images only")

@@ -20,7 +20,7 @@ from orchestrator.config import (
 from orchestrator.errors import ConfigError
 from orchestrator.models import ServicesFile
 
-from .project_files import HEADER, services, write_project
+from project_files import HEADER, services, write_project
 
 
 def load_text(tmp_path: Path, text: str) -> ConfigError:
@@ -67,7 +67,7 @@ def test_a_valid_project_loads_with_resolved_paths(tmp_path: Path) -> None:
     assert project.paths["api"].dockerfile == (tmp_path / "svc/api/Dockerfile").resolve()
     assert project.paths["gateway"].context == tmp_path.resolve()
     assert project.policy_dir == (tmp_path / "policy").resolve()
-    assert project.doc.line_of(("services", "gateway", "depends_on")) == 10
+    assert project.doc.line_of(("services", "gateway", "depends_on")) == 11
 
 
 def test_keys_yaml_11_would_read_as_booleans_or_numbers_keep_their_text() -> None:

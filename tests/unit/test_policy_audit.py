@@ -1,4 +1,4 @@
-"""`orch policy audit`: the seed's exception, held against dates, scope, use and its revert condition."""
+"""`orch policy audit`: the seed's exception against dates, scope, use and its revert condition."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from policy_fixtures import (
     EXC_001,
     MIRROR,
     ORCH_DOCKERFILE,
+    RUNTIME,
     SEED_DOCKERFILE,
+    TIER1_124,
     TIER1_125,
     Setup,
     choices_for,
+    fact,
+    facts,
     make_project,
     seed_facts,
 )
@@ -130,8 +134,6 @@ def test_no_longer_needed_when_tier_one_carries_the_fix(tmp_path: Path) -> None:
 
 
 def test_not_yet_revertible_when_tier_one_lacks_a_platform(tmp_path: Path) -> None:
-    from policy_fixtures import RUNTIME, TIER1_124, fact, facts
-
     found = facts(
         fact(TIER1_124, "1.24.6"),
         fact(TIER1_125, "1.25.5", platforms=["linux/amd64"]),

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from policy_fixtures import (
     EXC_001,
     MIRROR,
@@ -22,6 +23,7 @@ from policy_fixtures import (
 from orchestrator.config import load_policy
 from orchestrator.errors import ExitCode, PolicyError, UsageError
 from orchestrator.policy.exceptions import draft, edit_keys, next_id, set_status, yaml_scalar
+from orchestrator.policy.refs import normalise
 
 TODAY = dt.date(2026, 1, 9)
 REQUESTED = (
@@ -35,7 +37,7 @@ def setup_with(
     tmp_path: Path, record: str, services: tuple[str, ...] = ("workflowexecution",)
 ) -> Setup:
     return make_project(
-        tmp_path, {name: ORCH_DOCKERFILE for name in services}, exceptions={"EXC-001": record}
+        tmp_path, dict.fromkeys(services, ORCH_DOCKERFILE), exceptions={"EXC-001": record}
     )
 
 
@@ -64,7 +66,8 @@ def test_approve_sets_the_approver_and_date_and_keeps_the_rest(tmp_path: Path) -
     assert record.status == "approved"
     assert record.approved_by == "sec-team"
     assert record.approved_on == TODAY
-    assert record.revert_when is not None and record.revert_when.version == ">=1.25.5"
+    assert record.revert_when is not None
+    assert record.revert_when.version == ">=1.25.5"
 
 
 def test_retire_sets_retired_on(tmp_path: Path) -> None:
@@ -85,7 +88,10 @@ def test_retire_replaces_an_existing_retired_on(tmp_path: Path) -> None:
 
 
 def test_approve_appends_missing_keys(tmp_path: Path) -> None:
-    minimal = "id: EXC-001\nstatus: requested\nservices: [a]\nimage: x.io/a/b:1\nreason: r\nexpires: 2026-06-01"
+    minimal = (
+        "id: EXC-001\nstatus: requested\nservices: [a]\nimage: x.io/a/b:1\nreason: r\n"
+        "expires: 2026-06-01"
+    )
     setup = setup_with(tmp_path, minimal)
     text = set_status(setup.policy.exceptions[0], "approved", by="Jane Doe: security", on=TODAY)
     record = write_and_reload(setup, text)
@@ -124,8 +130,6 @@ def test_transitions_that_make_no_sense(
 
 
 def test_yaml_scalar_reads_back() -> None:
-    import yaml
-
     for value in ["jgil", "Jane Doe", "yes", "null", "1.0", "a: b", "#x", "2026-01-01", "o'k"]:
         assert yaml.safe_load(f"k: {yaml_scalar(value)}")["k"] == value
 
@@ -175,7 +179,8 @@ def test_draft_record_loads_back(tmp_path: Path) -> None:
     assert record.image == MIRROR
     assert record.instead_of == TIER1_125  # the best tier-1 candidate (1.25.3 beats 1.24.6)
     assert record.requested_by == "jgil"
-    assert record.approved_by is None and record.approved_on is None
+    assert record.approved_by is None
+    assert record.approved_on is None
     assert record.review_by == dt.date(2026, 2, 8)
     assert record.expires == dt.date(2026, 4, 9)
     assert record.revert_when is not None
@@ -206,14 +211,15 @@ def test_draft_markdown_names_every_candidate_with_version_and_digest(tmp_path: 
     rows = [ln for ln in markdown.splitlines() if ln.startswith("| `")]
     assert len(rows) == 3
     tier1, tier1b, mirror = rows
-    assert f"`{TIER1_124}`" in tier1 and "| 1.24.6 |" in tier1
-    assert f"`{TIER1_125}`" in tier1b and "| 1.25.3 |" in tier1b
+    assert f"`{TIER1_124}`" in tier1
+    assert "| 1.24.6 |" in tier1
+    assert f"`{TIER1_125}`" in tier1b
+    assert "| 1.25.3 |" in tier1b
     assert "go 1.25.3 does not satisfy >=1.25.5" in tier1b
-    assert f"`{MIRROR}`" in mirror and "| 1.25.5 |" in mirror
+    assert f"`{MIRROR}`" in mirror
+    assert "| 1.25.5 |" in mirror
     assert "needs an exception" in mirror
     for image in (TIER1_124, TIER1_125, MIRROR):
-        from orchestrator.policy.refs import normalise
-
         assert found[normalise(image)].digest in markdown
     assert f"- **Image**: `{MIRROR}`" in markdown
     assert "- **go version**: 1.25.5" in markdown
@@ -224,7 +230,7 @@ def test_draft_markdown_names_every_candidate_with_version_and_digest(tmp_path: 
 
 
 def test_draft_refuses_a_service_that_needs_no_exception(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="needs no new exception.*under exception EXC-001"):
+    with pytest.raises(UsageError, match=r"needs no new exception.*under exception EXC-001"):
         _draft(tmp_path, service="workflowexecution")
 
 

@@ -1,4 +1,4 @@
-"""`orch policy check`: Dockerfiles against the registry policy, from YAML and Dockerfile strings."""
+"""`orch policy check`: Dockerfiles against the registry policy, from YAML and Dockerfile text."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from orchestrator import plan
 from orchestrator.dockerfile import parse_dockerfile
 from orchestrator.policy import lint
 from orchestrator.policy.lint import Finding, lint_errors, lint_project, lint_service
+from orchestrator.policy.selection import BuilderChoice
 
 TODAY = dt.date(2026, 1, 10)
 
@@ -30,8 +31,6 @@ TODAY = dt.date(2026, 1, 10)
 def run(setup: Setup, *, today: dt.date = TODAY, chosen: str | None = None) -> list[Finding]:
     choices = None
     if chosen is not None:
-        from orchestrator.policy.selection import BuilderChoice
-
         choices = {
             name: BuilderChoice(service=name, toolchain="go", requirement=">=1.25.5", image=chosen)
             for name in setup.project.services
@@ -104,7 +103,8 @@ def test_image_from_build_arg_says_where_it_is_set(tmp_path: Path) -> None:
     setup = make_project(
         tmp_path,
         {
-            "app": "ARG BASE\nARG RUNTIME_IMAGE\nFROM ${BASE} AS b\nFROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"
+            "app": "ARG BASE\nARG RUNTIME_IMAGE\nFROM ${BASE} AS b\n"
+            "FROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"
         },
         services=services,
     )
@@ -175,7 +175,7 @@ def test_other_service_is_an_in_graph_dependency(tmp_path: Path) -> None:
     setup = make_project(
         tmp_path,
         {
-            "platform-base": "ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\nRUN microdnf install -y tzdata\n",
+            "platform-base": "ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\nRUN microdnf -y upgrade\n",
             "app": "FROM platform-base\nCOPY app /app\n",
         },
     )
@@ -296,7 +296,8 @@ def test_final_stage_through_a_runtime_based_service(tmp_path: Path) -> None:
         {
             "platform-base": "ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n",
             "middle": "FROM platform-base\n",
-            "app": "ARG BUILDER_IMAGE\nFROM ${BUILDER_IMAGE} AS b\nFROM middle\nCOPY --from=b / /\n",
+            "app": "ARG BUILDER_IMAGE\nFROM ${BUILDER_IMAGE} AS b\n"
+            "FROM middle\nCOPY --from=b / /\n",
         },
     )
     assert run(setup) == []
@@ -396,7 +397,8 @@ def test_global_arg_goarch_default(tmp_path: Path) -> None:
 def test_goarch_in_a_heredoc_points_at_its_line(tmp_path: Path) -> None:
     text = (
         "ARG BUILDER_IMAGE\nARG RUNTIME_IMAGE\nFROM ${BUILDER_IMAGE} AS b\n"
-        "RUN <<EOF\nset -e\nGOARCH=arm64 go build .\nEOF\nFROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"
+        "RUN <<EOF\nset -e\nGOARCH=arm64 go build .\nEOF\n"
+        "FROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"
     )
     assert rules(lint_one(tmp_path, text)) == [("ORCH120", 6, "warning")]
 

@@ -184,7 +184,8 @@ def test_require_builder_explains_every_candidate(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         require_builder(choice, ("linux/amd64", "linux/arm64"))
     error = info.value
-    assert error.exit_code == ExitCode.POLICY == 4
+    assert error.exit_code == ExitCode.POLICY
+    assert int(error.exit_code) == 4
     assert error.message.splitlines()[0] == (
         "no builder image qualifies for service 'notification' "
         "(go >=1.25.5, linux/amd64, linux/arm64):"
