@@ -75,7 +75,9 @@ def read_text(path: Path, what: str) -> str:
     if len(raw) > MAX_BYTES:
         raise ConfigError(f"{what} is larger than {MAX_BYTES // 1024 // 1024} MiB", file=str(path))
     if b"\x00" in raw:
-        raise ConfigError(f"{what} is binary (it contains NUL bytes), expected YAML text", file=str(path))
+        raise ConfigError(
+            f"{what} is binary (it contains NUL bytes), expected YAML text", file=str(path)
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -312,11 +314,19 @@ class Project:
 
     @property
     def policy_dir(self) -> Path:
-        return _inside(self.root, self.spec.policy, self.file, ("policy",), self.doc, must_exist=False)
+        return _inside(
+            self.root, self.spec.policy, self.file, ("policy",), self.doc, must_exist=False
+        )
 
 
 def _inside(
-    root: Path, rel: str, file: Path, key: Sequence[str | int], doc: YamlDocument, *, must_exist: bool
+    root: Path,
+    rel: str,
+    file: Path,
+    key: Sequence[str | int],
+    doc: YamlDocument,
+    *,
+    must_exist: bool,
 ) -> Path:
     line = doc.line_of(key)
     keyname = ".".join(str(k) for k in key)
@@ -349,7 +359,9 @@ def load_project(file: Path | str) -> Project:
     root = path.resolve().parent
     paths: dict[str, ServicePaths] = {}
     for name, svc in spec.services.items():
-        context = _inside(root, svc.context, path, ("services", name, "context"), doc, must_exist=True)
+        context = _inside(
+            root, svc.context, path, ("services", name, "context"), doc, must_exist=True
+        )
         if not context.is_dir():
             raise ConfigError(
                 f"context {svc.context!r} is not a directory",

@@ -43,7 +43,7 @@ def resolve_needs(
         key = normalise(need.name)
         old = cached.get(key)
         if old and not refresh and old.pull == need.pull and need.platforms <= set(old.platforms) and (
-            not need.toolchain or old.toolchain_version or old.probe_error
+            not need.toolchain or old.toolchain_version
         ):
             out[key] = old
             continue

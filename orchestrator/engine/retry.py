@@ -49,7 +49,7 @@ def retrying(what: str, fn: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
     """Call `fn`, retrying TransientEngineError only: bounded, exponential with jitter, logged."""
     for attempt in Retrying(
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=WAIT_INITIAL, max=WAIT_MAX),
+        wait=wait_exponential_jitter(multiplier=WAIT_INITIAL, max=WAIT_MAX),
         retry=retry_if_exception_type(TransientEngineError),
         before_sleep=_before_sleep(what),
         reraise=True,

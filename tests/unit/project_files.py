@@ -45,7 +45,9 @@ def write_project(
     policy: str | None = POLICY,
     dockerfiles: tuple[str, ...] = ("Dockerfile",),
 ) -> Path:
-    """Write services.yaml, policy/policy.yaml, the Dockerfiles and extra files; return services.yaml."""
+    """Write services.yaml, policy/policy.yaml, the Dockerfiles and extra files.
+
+    Returns the path of services.yaml."""
     root.mkdir(parents=True, exist_ok=True)
     for rel in dockerfiles:
         target = root / rel

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from project_files import HEADER, services, write_project
 
 from orchestrator.config import (
     MAX_DEPTH,
@@ -19,8 +20,6 @@ from orchestrator.config import (
 )
 from orchestrator.errors import ConfigError
 from orchestrator.models import ServicesFile
-
-from project_files import HEADER, services, write_project
 
 
 def load_text(tmp_path: Path, text: str) -> ConfigError:
@@ -80,7 +79,7 @@ def test_anchors_and_aliases_within_bounds_are_plain_data() -> None:
     assert doc.data == {"a": ["amd64", "arm64"], "b": ["amd64", "arm64"]}
 
 
-# --- schema errors ---------------------------------------------------------------------------------
+# --- schema errors ----------------------------------------------------------------------
 
 
 def test_wrong_type_names_line_and_key(tmp_path: Path) -> None:
@@ -114,7 +113,9 @@ def test_wrong_type_of_a_list_item_points_at_the_item() -> None:
             """
         )
     )
-    assert str(err).startswith("services.yaml:9: services.api.tags.1: Input should be a valid string")
+    assert str(err).startswith(
+        "services.yaml:9: services.api.tags.1: Input should be a valid string"
+    )
 
 
 def test_missing_required_top_level_key() -> None:
@@ -217,7 +218,9 @@ def test_further_problems_are_counted() -> None:
         ),
     ],
 )
-def test_field_validation_errors_name_line_and_key(body: str, line: int, key: str, text: str) -> None:
+def test_field_validation_errors_name_line_and_key(
+    body: str, line: int, key: str, text: str
+) -> None:
     err = parse_error(HEADER + body)
     assert err.line == line
     assert err.key == key
@@ -242,7 +245,9 @@ def test_a_service_without_a_body_is_an_error() -> None:
         ("    context: sub/../../x\n", "services.api.context", "sub/../../x"),
     ],
 )
-def test_context_outside_the_project_is_refused(tmp_path: Path, line: str, key: str, rel: str) -> None:
+def test_context_outside_the_project_is_refused(
+    tmp_path: Path, line: str, key: str, rel: str
+) -> None:
     root = tmp_path / "proj"
     err = load_text(root, HEADER + "services:\n  api:\n    dockerfile: Dockerfile\n" + line)
     assert err.key == key
@@ -279,7 +284,9 @@ def test_symlinked_context_out_of_the_project_is_refused(tmp_path: Path) -> None
     root = tmp_path / "proj"
     root.mkdir()
     (root / "ctx").symlink_to(outside, target_is_directory=True)
-    err = load_text(root, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: ctx\n"))
+    err = load_text(
+        root, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: ctx\n")
+    )
     assert err.key == "services.api.context"
     assert "leaves the project directory" in str(err)
 
@@ -288,8 +295,12 @@ def test_symlink_inside_the_project_is_fine(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
-    path = write_project(tmp_path, services("services:\n  api:\n    dockerfile: alias/Dockerfile\n"))
-    assert load_project(path).paths["api"].dockerfile == (tmp_path / "real" / "Dockerfile").resolve()
+    path = write_project(
+        tmp_path, services("services:\n  api:\n    dockerfile: alias/Dockerfile\n")
+    )
+    assert (
+        load_project(path).paths["api"].dockerfile == (tmp_path / "real" / "Dockerfile").resolve()
+    )
 
 
 def test_policy_outside_the_project_is_refused(tmp_path: Path) -> None:
@@ -303,9 +314,8 @@ def test_policy_outside_the_project_is_refused(tmp_path: Path) -> None:
 
 def test_missing_dockerfile(tmp_path: Path) -> None:
     err = load_text(tmp_path, services("services:\n  api:\n    dockerfile: nope/Dockerfile\n"))
-    assert str(err) == (
-        f"{tmp_path / 'services.yaml'}:6: services.api.dockerfile: path 'nope/Dockerfile' does not exist"
-    )
+    where = f"{tmp_path / 'services.yaml'}:6: services.api.dockerfile: "
+    assert str(err) == where + "path 'nope/Dockerfile' does not exist"
 
 
 def test_dockerfile_that_is_a_directory(tmp_path: Path) -> None:
@@ -316,13 +326,17 @@ def test_dockerfile_that_is_a_directory(tmp_path: Path) -> None:
 
 
 def test_context_that_is_a_file(tmp_path: Path) -> None:
-    err = load_text(tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: main.go\n"))
+    err = load_text(
+        tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: main.go\n")
+    )
     assert err.key == "services.api.context"
     assert "context 'main.go' is not a directory" in str(err)
 
 
 def test_missing_context(tmp_path: Path) -> None:
-    err = load_text(tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: gone\n"))
+    err = load_text(
+        tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: gone\n")
+    )
     assert err.key == "services.api.context"
     assert "path 'gone' does not exist" in str(err)
 
@@ -363,7 +377,9 @@ def test_non_standard_tags_are_refused(tag: str) -> None:
 
 
 def test_duplicate_keys_name_both_lines() -> None:
-    err = parse_error(services("services:\n  api:\n    dockerfile: A\n    context: .\n    dockerfile: B\n"))
+    err = parse_error(
+        services("services:\n  api:\n    dockerfile: A\n    context: .\n    dockerfile: B\n")
+    )
     assert str(err) == "services.yaml:8: duplicate key 'dockerfile' (first on line 6)"
 
 
@@ -401,7 +417,9 @@ def test_deep_nesting_through_aliases_is_bounded() -> None:
 
 def test_merge_keys_are_refused() -> None:
     err = parse_error("base: &b {dockerfile: D}\nservices:\n  api:\n    <<: *b\n")
-    assert str(err) == "services.yaml:4: YAML merge keys ('<<') are not supported; write the keys out"
+    assert (
+        str(err) == "services.yaml:4: YAML merge keys ('<<') are not supported; write the keys out"
+    )
 
 
 def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
@@ -485,7 +503,9 @@ def test_policy_loads(tmp_path: Path) -> None:
 def test_missing_policy_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_policy(tmp_path / "policy")
-    assert str(info.value).startswith(f"{tmp_path / 'policy' / 'policy.yaml'}: policy file not found")
+    assert str(info.value).startswith(
+        f"{tmp_path / 'policy' / 'policy.yaml'}: policy file not found"
+    )
 
 
 def test_policy_schema_error_names_the_line(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from project_files import chain, write_project
 
 from orchestrator.config import load_project
 from orchestrator.errors import ConfigError, GraphError, UsageError
@@ -20,7 +21,6 @@ from orchestrator.graph import (
 )
 from orchestrator.models import Service
 from orchestrator.prepare import make_selection
-from project_files import chain, write_project
 
 
 def svcs(edges: Mapping[str, tuple[str, ...]]) -> dict[str, Service]:
@@ -212,7 +212,9 @@ def test_waves_are_topological_generations_sorted_by_name() -> None:
 
 
 def test_every_wave_only_needs_earlier_waves() -> None:
-    edges = {f"s{i:02d}": tuple(f"s{j:02d}" for j in range(i) if (i * 7 + j) % 5 == 0) for i in range(40)}
+    edges = {
+        f"s{i:02d}": tuple(f"s{j:02d}" for j in range(i) if (i * 7 + j) % 5 == 0) for i in range(40)
+    }
     graph = build_graph(svcs(edges))
     seen: set[str] = set()
     for wave in waves(graph):
