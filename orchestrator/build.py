@@ -31,8 +31,9 @@ log = structlog.get_logger("orch.build")
 
 def git_revision(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -87,24 +88,41 @@ class BuildCommand:
             log.warning("policy.warning", message=warning)
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         from orchestrator.doctor import require_engine
-        from orchestrator.runner import RunOptions, Runner
+        from orchestrator.runner import Runner, RunOptions
         from orchestrator.verify.image import Verifier
 
         assert prep.plan is not None
         engine = self._engine
         platforms = sorted({p for s in prep.plan.services for p in s.platforms})
-        require_engine(engine, platforms, registry=prep.project.spec.registry.split("/")[0] if self.push else None,
-                       registry_client=self._registry)
+        require_engine(
+            engine,
+            platforms,
+            registry=prep.project.spec.registry.split("/")[0] if self.push else None,
+            registry_client=self._registry,
+        )
         verifier = self.verifier or Verifier(engine, self._registry, prep.policy.spec.advisories)
         if self.report:
             self.report.mkdir(parents=True, exist_ok=True)
         options = RunOptions(
-            jobs=self.jobs, keep_going=self.keep_going, push=self.push, force=self.force, no_cache=self.no_cache,
-            builder=self.builder or prep.project.spec.builder, report_dir=self.report,
-            revision=git_revision(prep.project.root), source=str(prep.project.root),
+            jobs=self.jobs,
+            keep_going=self.keep_going,
+            push=self.push,
+            force=self.force,
+            no_cache=self.no_cache,
+            builder=self.builder or prep.project.spec.builder,
+            report_dir=self.report,
+            revision=git_revision(prep.project.root),
+            source=str(prep.project.root),
         )
-        runner = Runner(prep.project, prep.plan, engine=engine, registry=self._registry,
-                        verifier=verifier, options=options, observer=self._observer(prep, console))
+        runner = Runner(
+            prep.project,
+            prep.plan,
+            engine=engine,
+            registry=self._registry,
+            verifier=verifier,
+            options=options,
+            observer=self._observer(prep, console),
+        )
         live = getattr(runner.observer, "live", None)
         try:
             if live is not None:
@@ -118,9 +136,13 @@ class BuildCommand:
         if code == 0 and any(s.status == "failed" for s in summaries):
             code = int(ExitCode.BUILD)
         report = RunReport(
-            project=prep.project.spec.project, command=self.command,
-            started_at=started.isoformat(timespec="seconds"), duration_s=round(time.monotonic() - t0, 2),
-            exit_code=code, results=tuple(runner.results), services=tuple(summaries),
+            project=prep.project.spec.project,
+            command=self.command,
+            started_at=started.isoformat(timespec="seconds"),
+            duration_s=round(time.monotonic() - t0, 2),
+            exit_code=code,
+            results=tuple(runner.results),
+            services=tuple(summaries),
             warnings=tuple(prep.warnings),
         )
         self.last_report = report

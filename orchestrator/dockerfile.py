@@ -585,9 +585,7 @@ def _directives(lines: list[str], path: str) -> dict[str, str]:
         found[key] = m.group(2)
     escape = found.get("escape", "\\")
     if escape not in ("\\", "`"):
-        raise DockerfileError(
-            f"{path}:1: invalid escape directive {escape!r}", hint="use '\\' or '`'"
-        )
+        raise DockerfileError(f"{path}:1: invalid escape directive {escape!r}", hint="use '\\' or '`'")
     return found
 
 
@@ -607,9 +605,7 @@ class _Parser:
         self.path = path
         self.build_args = build_args
         self.escape = escape
-        self.global_scope: dict[str, _Var] = {
-            name: (build_args.get(name), ()) for name in PLATFORM_ARGS
-        }
+        self.global_scope: dict[str, _Var] = {name: (build_args.get(name), ()) for name in PLATFORM_ARGS}
         self.global_args: dict[str, str | None] = {}
 
     def err(self, line: int, message: str, hint: str | None = None) -> DockerfileError:
@@ -627,9 +623,7 @@ class _Parser:
         except _SubstError as e:
             raise self.err(line, f"{e} in {s!r}") from None
 
-    def declare_args(
-        self, ins: Instruction, scope: dict[str, _Var], fallback: _Scope | None
-    ) -> dict[str, str | None]:
+    def declare_args(self, ins: Instruction, scope: dict[str, _Var], fallback: _Scope | None) -> dict[str, str | None]:
         """ARG a[=x] b ...: updates scope; returns the declared defaults (expanded)."""
         declared: dict[str, str | None] = {}
         words = _raw_words(ins.body, self.escape)
@@ -778,11 +772,7 @@ class _Parser:
                     elif mount.get("type") == "bind":
                         raw = mount.get("source", ".")
                         w = self.expand(raw, lookup_scope(), ins.line)
-                        sources.append(
-                            CopySource(
-                                w.text if w.resolved else raw, raw, w.resolved, ins.line, idx, "RUN"
-                            )
-                        )
+                        sources.append(CopySource(w.text if w.resolved else raw, raw, w.resolved, ins.line, idx, "RUN"))
 
         return Stage(
             index=idx,
@@ -858,9 +848,7 @@ class _Parser:
         return out
 
 
-def parse_dockerfile(
-    text: str, *, path: str = "Dockerfile", build_args: Mapping[str, str] | None = None
-) -> Dockerfile:
+def parse_dockerfile(text: str, *, path: str = "Dockerfile", build_args: Mapping[str, str] | None = None) -> Dockerfile:
     """Parse Dockerfile text. Raises DockerfileError naming path:line."""
     text = text.removeprefix("\ufeff")
     lines = [ln.removesuffix("\r") for ln in text.split("\n")]

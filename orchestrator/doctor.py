@@ -37,17 +37,38 @@ def engine_findings(info: EngineInfo, platforms: Sequence[str], builder: str | N
         buildx_ok = match is not None and Version(match.group(1)) >= MIN_BUILDX
     except InvalidVersion:
         buildx_ok = False
-    out.append(Finding("buildx", buildx_ok, f"buildx {info.buildx_version}",
-                       "" if buildx_ok else f"multi-platform builds need buildx >= {MIN_BUILDX}"))
-    out.append(Finding("containerd image store", info.containerd_store,
-                       "enabled" if info.containerd_store else "disabled",
-                       "" if info.containerd_store else
-                       'set {"features":{"containerd-snapshotter":true}} in daemon.json (scripts/engine.sh does)'))
-    chosen = next((b for b in info.builders if b.name == builder), None) if builder else (
-        info.builders[0] if info.builders else None)
+    out.append(
+        Finding(
+            "buildx",
+            buildx_ok,
+            f"buildx {info.buildx_version}",
+            "" if buildx_ok else f"multi-platform builds need buildx >= {MIN_BUILDX}",
+        )
+    )
+    out.append(
+        Finding(
+            "containerd image store",
+            info.containerd_store,
+            "enabled" if info.containerd_store else "disabled",
+            ""
+            if info.containerd_store
+            else 'set {"features":{"containerd-snapshotter":true}} in daemon.json (scripts/engine.sh does)',
+        )
+    )
+    chosen = (
+        next((b for b in info.builders if b.name == builder), None)
+        if builder
+        else (info.builders[0] if info.builders else None)
+    )
     if builder and chosen is None:
-        out.append(Finding("builder", False, f"no buildx builder named {builder!r}",
-                           f"known: {', '.join(b.name for b in info.builders) or 'none'}"))
+        out.append(
+            Finding(
+                "builder",
+                False,
+                f"no buildx builder named {builder!r}",
+                f"known: {', '.join(b.name for b in info.builders) or 'none'}",
+            )
+        )
     elif chosen is not None:
         served = set(chosen.platforms)
         for platform in platforms:
@@ -56,20 +77,33 @@ def engine_findings(info: EngineInfo, platforms: Sequence[str], builder: str | N
             if platform in served or native:
                 out.append(Finding(f"builder {chosen.name}: {platform}", True, f"served ({how})"))
             else:
-                out.append(Finding(f"builder {chosen.name}: {platform}", False, "not served",
-                                   "enable QEMU binfmt for it: scripts/engine.sh up"))
+                out.append(
+                    Finding(
+                        f"builder {chosen.name}: {platform}",
+                        False,
+                        "not served",
+                        "enable QEMU binfmt for it: scripts/engine.sh up",
+                    )
+                )
     for platform in platforms:
         if platform == info.native_platform:
             continue
         arch = platform_arch(platform)
         ok = arch in info.emulators
-        out.append(Finding(f"binfmt {arch}", ok, "QEMU handler enabled" if ok else "no enabled QEMU handler",
-                           "" if ok else f"update-binfmts --enable qemu-{'aarch64' if arch == 'arm64' else arch}"))
+        out.append(
+            Finding(
+                f"binfmt {arch}",
+                ok,
+                "QEMU handler enabled" if ok else "no enabled QEMU handler",
+                "" if ok else f"update-binfmts --enable qemu-{'aarch64' if arch == 'arm64' else arch}",
+            )
+        )
     return out
 
 
-def require_engine(engine: Engine, platforms: Sequence[str], *, registry: str | None,
-                   registry_client: RetryingRegistry | None) -> list[Finding]:
+def require_engine(
+    engine: Engine, platforms: Sequence[str], *, registry: str | None, registry_client: RetryingRegistry | None
+) -> list[Finding]:
     info = engine.info()
     findings = engine_findings(info, platforms, None)
     if registry and registry_client is not None:
@@ -119,8 +153,13 @@ def run_doctor(file: Path, *, registry: str | None, builder: str | None, console
         for b in info.builders:
             native = [p for p in b.platforms if p == info.native_platform]
             emulated = [p for p in b.platforms if p != info.native_platform]
-            findings.append(Finding(f"builder {b.name} ({b.driver})", True,
-                                    f"native: {', '.join(native) or '-'}; emulated: {', '.join(emulated) or '-'}"))
+            findings.append(
+                Finding(
+                    f"builder {b.name} ({b.driver})",
+                    True,
+                    f"native: {', '.join(native) or '-'}; emulated: {', '.join(emulated) or '-'}",
+                )
+            )
     if registry:
         findings.append(_registry_finding(RetryingRegistry(RegistryClient()), registry))
     table = Table(title="orch doctor")

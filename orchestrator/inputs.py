@@ -154,8 +154,7 @@ def _compile_ignore(patterns: Sequence[str]) -> list[_Ignore]:
             body = pattern[1:] if exclusion else pattern
             regex = re.compile("^" + _glob_regex(body, double_star=True) + "$")
             parts = tuple(
-                None if "**" in part else re.compile(_glob_regex(part, double_star=False))
-                for part in body.split("/")
+                None if "**" in part else re.compile(_glob_regex(part, double_star=False)) for part in body.split("/")
             )
         except (ValueError, re.error) as e:
             raise ConfigError(f"bad .dockerignore pattern {raw!r}: {e}") from None
@@ -194,8 +193,7 @@ class _Matcher:
     def hits(self, rel: str, parent_hits: tuple[bool, ...]) -> tuple[bool, ...]:
         """Per pattern: does it match `rel` or one of its parents."""
         return tuple(
-            parent or p.regex.match(rel) is not None
-            for p, parent in zip(self.ignore, parent_hits, strict=True)
+            parent or p.regex.match(rel) is not None for p, parent in zip(self.ignore, parent_hits, strict=True)
         )
 
     def excluded(self, hits: tuple[bool, ...]) -> bool:
@@ -236,9 +234,7 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def context_files(
-    context: Path, *, sources: Sequence[str] | None, ignore: Sequence[str]
-) -> list[Path]:
+def context_files(context: Path, *, sources: Sequence[str] | None, ignore: Sequence[str]) -> list[Path]:
     """The files of `context` a build takes, as sorted paths relative to it.
 
     `sources`: COPY/ADD source patterns relative to the context (None = the whole context).
@@ -252,9 +248,7 @@ def context_files(
     found: list[str] = []
     no_hits = tuple(False for _ in matcher.ignore)
     # (absolute dir, relative parts, pattern hits of the dir and its parents, covered by a source)
-    stack: list[tuple[str, list[str], tuple[bool, ...], bool]] = [
-        (str(context), [], no_hits, matcher.sources is None)
-    ]
+    stack: list[tuple[str, list[str], tuple[bool, ...], bool]] = [(str(context), [], no_hits, matcher.sources is None)]
     while stack:
         abs_dir, parts, parent_hits, covered = stack.pop()
         try:
@@ -262,9 +256,7 @@ def context_files(
                 entries = list(it)
         except OSError as e:
             rel_dir = "/".join(parts) or "."
-            raise ConfigError(
-                f"cannot read {rel_dir} in the build context {context}: {e.strerror or e}"
-            ) from None
+            raise ConfigError(f"cannot read {rel_dir} in the build context {context}: {e.strerror or e}") from None
         for entry in entries:
             entry_parts = [*parts, entry.name]
             rel = "/".join(entry_parts)
@@ -325,7 +317,5 @@ def hash_files(context: Path, files: Sequence[Path]) -> str:
             else:
                 raise ConfigError(f"{rel} in the build context {context} is not a regular file")
         except OSError as e:
-            raise ConfigError(
-                f"cannot read {rel} in the build context {context}: {e.strerror or e}"
-            ) from None
+            raise ConfigError(f"cannot read {rel} in the build context {context}: {e.strerror or e}") from None
     return "sha256:" + digest.hexdigest()

@@ -31,9 +31,7 @@ def normalise_platform(value: str) -> str:
     if parts[0] != "linux":
         raise ValueError(f"unsupported OS in platform {value!r}: orch builds linux images only")
     if parts[1] not in KNOWN_ARCHES:
-        raise ValueError(
-            f"unknown architecture in platform {value!r} (known: {', '.join(KNOWN_ARCHES)})"
-        )
+        raise ValueError(f"unknown architecture in platform {value!r} (known: {', '.join(KNOWN_ARCHES)})")
     if len(parts) == 3 and parts[1] == "arm64" and parts[2] == "v8":
         parts = parts[:2]
     if len(parts) > 3:
@@ -49,9 +47,7 @@ def _check_specifier(value: str) -> str:
     try:
         SpecifierSet(value)
     except InvalidSpecifier as exc:
-        raise ValueError(
-            f"{value!r} is not a version specifier (write e.g. '>=1.25.4' or '>=1.25.0,<1.25.4')"
-        ) from exc
+        raise ValueError(f"{value!r} is not a version specifier (write e.g. '>=1.25.4' or '>=1.25.0,<1.25.4')") from exc
     return value
 
 
@@ -115,9 +111,7 @@ class ServicesFile(Frozen):
     def _names(cls, value: dict[str, Service]) -> dict[str, Service]:
         for name in value:
             if not SERVICE_NAME.match(name):
-                raise ValueError(
-                    f"service name {name!r} must be lower-case letters, digits, '.', '_' or '-'"
-                )
+                raise ValueError(f"service name {name!r} must be lower-case letters, digits, '.', '_' or '-'")
         return value
 
     @field_validator("platforms")

@@ -36,7 +36,10 @@ class PinnedImage(Frozen):
     pull: str | None = Field(description="pinned pull reference (mirror@digest)")
 
 
-class BuilderPlan(PinnedImage):
+class BuilderPlan(Frozen):
+    image: str | None = Field(description="null when no candidate qualifies")
+    digest: str | None
+    pull: str | None
     tier: int | None
     tier_name: str | None
     exception: str | None
@@ -128,8 +131,9 @@ def needs(project: Project, policy: Policy, parsed: Mapping[str, ParsedService])
     mirrors = policy.spec.mirrors
     wanted: dict[str, Need] = {}
 
-    def add(image: str, platforms: Sequence[str], toolchain: str | None = None,
-            command: tuple[str, ...] | None = None) -> None:
+    def add(
+        image: str, platforms: Sequence[str], toolchain: str | None = None, command: tuple[str, ...] | None = None
+    ) -> None:
         try:
             key = normalise(image)
             pull = mirror(image, mirrors)
@@ -137,8 +141,13 @@ def needs(project: Project, policy: Policy, parsed: Mapping[str, ParsedService])
             return
         old = wanted.get(key)
         plats = frozenset(platforms) | (old.platforms if old else frozenset())
-        wanted[key] = Need(image, pull, plats, toolchain or (old.toolchain if old else None),
-                           command or (old.version_command if old else None))
+        wanted[key] = Need(
+            image,
+            pull,
+            plats,
+            toolchain or (old.toolchain if old else None),
+            command or (old.version_command if old else None),
+        )
 
     all_platforms = {p for name in project.services for p in project.platforms_of(name)}
     add(policy.spec.runtime, sorted(all_platforms))
@@ -146,8 +155,12 @@ def needs(project: Project, policy: Policy, parsed: Mapping[str, ParsedService])
         plats = project.platforms_of(name)
         if svc.toolchain:
             for candidate in policy.spec.builders.get(svc.toolchain.name, ()):
-                add(candidate.image, plats, svc.toolchain.name,
-                    candidate.version_command or default_version_command(svc.toolchain.name))
+                add(
+                    candidate.image,
+                    plats,
+                    svc.toolchain.name,
+                    candidate.version_command or default_version_command(svc.toolchain.name),
+                )
         for ref in parsed[name].literal_refs:
             add(ref, plats)
     return sorted(wanted.values(), key=lambda n: normalise(n.name))
@@ -186,15 +199,17 @@ def make_plan(
         platforms = selection.platforms[name]
         paths = project.paths[name]
         df = parsed[name].dockerfile
-        choice = (choices or {}).get(name) if choices is not None else choose_builder(
-            policy, service=name, spec=svc, platforms=platforms, facts=facts, today=today
+        choice = (
+            (choices or {}).get(name)
+            if choices is not None
+            else choose_builder(policy, service=name, spec=svc, platforms=platforms, facts=facts, today=today)
         )
         builder = None
         warnings: list[str] = []
         if choice is not None:
             warnings.extend(choice.warnings)
             builder = BuilderPlan(
-                image=choice.image or "",
+                image=choice.image,
                 digest=choice.digest,
                 pull=f"{mirror(choice.image, mirrors)}@{choice.digest}" if choice.image and choice.digest else None,
                 tier=choice.tier,
@@ -218,7 +233,11 @@ def make_plan(
             build_args=build_args,
             target=svc.target,
             platforms=platforms,
-            bases=[runtime.digest or "", (builder.digest or "") if builder else "", *(p.digest or "" for p in literal.values())],
+            bases=[
+                runtime.digest or "",
+                (builder.digest or "") if builder else "",
+                *(p.digest or "" for p in literal.values()),
+            ],
             deps=[hashes[d] for d in sorted(svc.depends_on) if d in hashes],
         )
         hashes[name] = input_hash
@@ -235,7 +254,7 @@ def make_plan(
             labels["org.opencontainers.image.base.name"] = base_name
         if base_digest:
             labels["org.opencontainers.image.base.digest"] = base_digest
-        if builder is not None:
+        if builder is not None and builder.image:
             labels[f"{LABEL_PREFIX}.builder.image"] = builder.image
             labels[f"{LABEL_PREFIX}.builder.digest"] = builder.digest or ""
             labels[f"{LABEL_PREFIX}.builder.toolchain"] = f"{builder.toolchain} {builder.toolchain_version}"

@@ -83,7 +83,12 @@ def facts_from_lock(prep: Prepared) -> LockFile | None:
 
 
 def resolve(
-    prep: Prepared, *, registry: RetryingRegistry, engine: Engine | None, locked: bool, update: bool = False,
+    prep: Prepared,
+    *,
+    registry: RetryingRegistry,
+    engine: Engine | None,
+    locked: bool,
+    update: bool = False,
     write: bool = True,
 ) -> None:
     """Bring prep.facts up to date with what the whole project needs; write orch.lock if it changed."""
@@ -118,8 +123,12 @@ def resolve(
 def choose(prep: Prepared, *, strict: bool) -> None:
     for name in [n for wave in prep.selection.waves for n in wave]:
         choice = choose_builder(
-            prep.policy, service=name, spec=prep.project.services[name],
-            platforms=prep.selection.platforms[name], facts=prep.facts, today=prep.today,
+            prep.policy,
+            service=name,
+            spec=prep.project.services[name],
+            platforms=prep.selection.platforms[name],
+            facts=prep.facts,
+            today=prep.today,
         )
         if strict and choice is not None:
             require_builder(choice, prep.selection.platforms[name])
@@ -136,13 +145,19 @@ def require_clean(findings: Sequence[Finding]) -> None:
     if errors:
         lines = [f"{f.file}:{f.line}: {f.rule} [{f.service}] {f.message} (fix: {f.fix})" for f in errors]
         raise PolicyError(
-            f"{len(errors)} policy error{'s' if len(errors) > 1 else ''} in the Dockerfiles:\n  "
-            + "\n  ".join(lines),
+            f"{len(errors)} policy error{'s' if len(errors) > 1 else ''} in the Dockerfiles:\n  " + "\n  ".join(lines),
             hint="run `orch policy check` for the full list with warnings",
         )
 
 
 def finish(prep: Prepared) -> BuildPlan:
-    prep.plan = make_plan(prep.project, prep.policy, prep.selection, prep.facts, today=prep.today,
-                          parsed=prep.parsed, choices=prep.choices)
+    prep.plan = make_plan(
+        prep.project,
+        prep.policy,
+        prep.selection,
+        prep.facts,
+        today=prep.today,
+        parsed=prep.parsed,
+        choices=prep.choices,
+    )
     return prep.plan

@@ -1,4 +1,4 @@
-"""The live display on a terminal: services × platforms, state, elapsed. JSON log events elsewhere."""
+"""The live display on a terminal: services x platforms, state, elapsed. JSON log events elsewhere."""
 
 from __future__ import annotations
 
@@ -17,13 +17,12 @@ _STYLE = {"passed": "green", "failed": "red", "skipped": "yellow", "up-to-date":
 class LiveProgress:
     def __init__(self, plan: BuildPlan, console: Console) -> None:
         self.plan = plan
-        self.state: dict[tuple[str, str], str] = {
-            (s.name, p): "waiting" for s in plan.services for p in s.platforms
-        }
+        self.state: dict[tuple[str, str], str] = {(s.name, p): "waiting" for s in plan.services for p in s.platforms}
         self.started: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
-        self.live = Live(self._table(), console=console, refresh_per_second=4, transient=True,
-                         get_renderable=self._table)
+        self.live = Live(
+            self._table(), console=console, refresh_per_second=4, transient=True, get_renderable=self._table
+        )
 
     def update(self, service: str, platform: str, state: str) -> None:
         with self._lock:

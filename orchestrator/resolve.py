@@ -42,8 +42,12 @@ def resolve_needs(
     for need in needs:
         key = normalise(need.name)
         old = cached.get(key)
-        if old and not refresh and old.pull == need.pull and need.platforms <= set(old.platforms) and (
-            not need.toolchain or old.toolchain_version
+        if (
+            old
+            and not refresh
+            and old.pull == need.pull
+            and need.platforms <= set(old.platforms)
+            and (not need.toolchain or old.toolchain_version)
         ):
             out[key] = old
             continue
@@ -64,8 +68,13 @@ def resolve_needs(
             else:
                 version, error = _probe(engine, need, info.digest, info.platforms)
         entry = ResolvedImage(
-            name=need.name, pull=need.pull, digest=info.digest, platforms=info.platforms,
-            toolchain=need.toolchain, toolchain_version=version, probe_error=error,
+            name=need.name,
+            pull=need.pull,
+            digest=info.digest,
+            platforms=info.platforms,
+            toolchain=need.toolchain,
+            toolchain_version=version,
+            probe_error=error,
         )
         if old and old.digest != entry.digest:
             log.info("lock.moved", image=need.name, old=old.digest, new=entry.digest)

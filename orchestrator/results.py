@@ -1,4 +1,4 @@
-"""Results are data: one row per service × platform × step (and verification check). The table,
+"""Results are data: one row per service x platform x step (and verification check). The table,
 report.json, junit.xml, summary.md and the exit code all derive from these rows."""
 
 from __future__ import annotations

@@ -88,8 +88,11 @@ class VerifiedState:
 
     def record(self, digest: str, service: str, input_hash: str) -> None:
         with self._lock:
-            self.data[digest] = {"service": service, "input_hash": input_hash,
-                                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            self.data[digest] = {
+                "service": service,
+                "input_hash": input_hash,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
 
     def save(self) -> None:
         with self._lock:
@@ -132,15 +135,22 @@ class Runner:
         with self._lock:
             self.results.append(row)
         self.observer.update(row.service, row.platform, f"{row.step}:{row.status}")
-        log.info("step", service=row.service, platform=row.platform, step=row.step, status=row.status,
-                 check=row.check, message=row.message, duration_s=row.duration_s)
+        log.info(
+            "step",
+            service=row.service,
+            platform=row.platform,
+            step=row.step,
+            status=row.status,
+            check=row.check,
+            message=row.message,
+            duration_s=row.duration_s,
+        )
 
     def _skip(self, svc: ServicePlan, reason: str) -> None:
         state = self.states[svc.name]
         state.status, state.reason = "skipped", reason
         for platform in svc.platforms:
-            self._add(StepResult(service=svc.name, platform=platform, step="build", status="skipped",
-                                 message=reason))
+            self._add(StepResult(service=svc.name, platform=platform, step="build", status="skipped", message=reason))
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -153,8 +163,9 @@ class Runner:
             while pending or running:
                 for name in list(pending):
                     svc = self.plan.service(name)
-                    failed_deps = [d for d in svc.depends_on if self.states[d].status in ("failed", "skipped")
-                                   and d in done]
+                    failed_deps = [
+                        d for d in svc.depends_on if self.states[d].status in ("failed", "skipped") and d in done
+                    ]
                     if failed_deps:
                         pending.remove(name)
                         done.add(name)
@@ -202,8 +213,15 @@ class Runner:
             with self._lock:
                 self._failed_any = True
             log.exception("service.crashed", service=svc.name)
-            self._add(StepResult(service=svc.name, platform=ALL_PLATFORMS, step="build", status="failed",
-                                 message=f"internal error: {exc!r}"))
+            self._add(
+                StepResult(
+                    service=svc.name,
+                    platform=ALL_PLATFORMS,
+                    step="build",
+                    status="failed",
+                    message=f"internal error: {exc!r}",
+                )
+            )
 
     def ref(self, svc: ServicePlan, tag: str | None = None) -> str:
         return f"{svc.image}:{tag or svc.hash_tag}"
@@ -214,10 +232,26 @@ class Runner:
         if existing and self.state.verified(existing, svc.input_hash):
             state.digest, state.status = existing, "up-to-date"
             for platform in svc.platforms:
-                self._add(StepResult(service=svc.name, platform=platform, step="build", status="up-to-date",
-                                     message=f"{ref} unchanged", digest=existing))
-                self._add(StepResult(service=svc.name, platform=platform, step="verify", status="up-to-date",
-                                     message="verified earlier (recorded by digest)", digest=existing))
+                self._add(
+                    StepResult(
+                        service=svc.name,
+                        platform=platform,
+                        step="build",
+                        status="up-to-date",
+                        message=f"{ref} unchanged",
+                        digest=existing,
+                    )
+                )
+                self._add(
+                    StepResult(
+                        service=svc.name,
+                        platform=platform,
+                        step="verify",
+                        status="up-to-date",
+                        message="verified earlier (recorded by digest)",
+                        digest=existing,
+                    )
+                )
         else:
             if not self._build(svc, state, ref):
                 return
@@ -271,17 +305,35 @@ class Runner:
             duration = time.monotonic() - start
             logs = self._write_logs(svc, lines or exc.stderr.splitlines())
             for platform in svc.platforms:
-                self._add(StepResult(service=svc.name, platform=platform, step="build", status="failed",
-                                     message=exc.message, duration_s=round(duration, 2),
-                                     evidence=_tail(lines or exc.stderr.splitlines()), log=logs.get(platform)))
+                self._add(
+                    StepResult(
+                        service=svc.name,
+                        platform=platform,
+                        step="build",
+                        status="failed",
+                        message=exc.message,
+                        duration_s=round(duration, 2),
+                        evidence=_tail(lines or exc.stderr.splitlines()),
+                        log=logs.get(platform),
+                    )
+                )
             raise
         duration = time.monotonic() - start
         logs = self._write_logs(svc, lines)
         state.digest = outcome.digest
         for platform in svc.platforms:
-            self._add(StepResult(service=svc.name, platform=platform, step="build", status="passed",
-                                 message=f"built {ref}", duration_s=round(duration, 2), digest=outcome.digest,
-                                 log=logs.get(platform)))
+            self._add(
+                StepResult(
+                    service=svc.name,
+                    platform=platform,
+                    step="build",
+                    status="passed",
+                    message=f"built {ref}",
+                    duration_s=round(duration, 2),
+                    digest=outcome.digest,
+                    log=logs.get(platform),
+                )
+            )
         return True
 
     def _write_logs(self, svc: ServicePlan, lines: Sequence[str]) -> dict[str, str]:
@@ -308,18 +360,30 @@ class Runner:
             runtime = RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest)
         spec = self.project.services[svc.name]
         target = VerifyTarget(
-            image=ref, platforms=svc.platforms, binaries=svc.binaries,
+            image=ref,
+            platforms=svc.platforms,
+            binaries=svc.binaries,
             toolchain=spec.toolchain.name if spec.toolchain else None,
             requirement=spec.toolchain.version if spec.toolchain else None,
-            allow_cgo=spec.allow_cgo, startup=spec.startup, runtime=runtime,
+            allow_cgo=spec.allow_cgo,
+            startup=spec.startup,
+            runtime=runtime,
         )
         start = time.monotonic()
         try:
             index, verdicts = self.verifier.verify(target)
         except OrchError as exc:
             for platform in svc.platforms:
-                self._add(StepResult(service=svc.name, platform=platform, step="verify", status="failed",
-                                     message=exc.message, duration_s=round(time.monotonic() - start, 2)))
+                self._add(
+                    StepResult(
+                        service=svc.name,
+                        platform=platform,
+                        step="verify",
+                        status="failed",
+                        message=exc.message,
+                        duration_s=round(time.monotonic() - start, 2),
+                    )
+                )
             state.status, state.reason = "failed", exc.message
             with self._lock:
                 self._failed_any = True
@@ -365,8 +429,16 @@ class Runner:
             info = self.registry.resolve(ref)
         except EngineError as exc:
             for platform in svc.platforms:
-                self._add(StepResult(service=svc.name, platform=platform, step="push", status="failed",
-                                     message=exc.message, duration_s=round(time.monotonic() - start, 2)))
+                self._add(
+                    StepResult(
+                        service=svc.name,
+                        platform=platform,
+                        step="push",
+                        status="failed",
+                        message=exc.message,
+                        duration_s=round(time.monotonic() - start, 2),
+                    )
+                )
             state.status, state.reason = "failed", exc.message
             with self._lock:
                 self._failed_any = True
@@ -381,9 +453,17 @@ class Runner:
         duration = round(time.monotonic() - start, 2)
         status: Status = "failed" if problems else ("passed" if remote != state.digest else "up-to-date")
         for platform in svc.platforms:
-            self._add(StepResult(service=svc.name, platform=platform, step="push", status=status,
-                                 message="; ".join(problems) or message, duration_s=duration,
-                                 digest=info.platforms.get(platform)))
+            self._add(
+                StepResult(
+                    service=svc.name,
+                    platform=platform,
+                    step="push",
+                    status=status,
+                    message="; ".join(problems) or message,
+                    duration_s=duration,
+                    digest=info.platforms.get(platform),
+                )
+            )
         if problems:
             state.status, state.reason = "failed", problems[0]
             with self._lock:
@@ -397,19 +477,33 @@ class Runner:
     def _summary(self, state: ServiceState) -> ServiceSummary:
         svc = state.plan
         return ServiceSummary(
-            service=svc.name, image=svc.image, tags=(svc.hash_tag, *svc.tags), status=state.status,
-            digest=state.digest, platform_digests=dict(sorted(state.platform_digests.items())),
-            input_hash=svc.input_hash, builder=svc.builder.image if svc.builder else None,
-            builder_digest=svc.builder.digest if svc.builder else None, runtime_digest=svc.runtime.digest,
-            exception=svc.builder.exception if svc.builder else None, pushed=state.pushed, reason=state.reason,
+            service=svc.name,
+            image=svc.image,
+            tags=(svc.hash_tag, *svc.tags),
+            status=state.status,
+            digest=state.digest,
+            platform_digests=dict(sorted(state.platform_digests.items())),
+            input_hash=svc.input_hash,
+            builder=svc.builder.image if svc.builder else None,
+            builder_digest=svc.builder.digest if svc.builder else None,
+            runtime_digest=svc.runtime.digest,
+            exception=svc.builder.exception if svc.builder else None,
+            pushed=state.pushed,
+            reason=state.reason,
         )
 
 
 def _row(service: str, platform: str, check: CheckResult, duration: float, digest: str | None) -> StepResult:
     return StepResult(
-        service=service, platform=platform, step="verify", status="passed" if check.passed else "failed",
-        check=check.check, message=("warning: " if check.warning else "") + check.message,
-        duration_s=round(duration, 3), emulated=check.emulated, digest=digest,
+        service=service,
+        platform=platform,
+        step="verify",
+        status="passed" if check.passed else "failed",
+        check=check.check,
+        message=("warning: " if check.warning else "") + check.message,
+        duration_s=round(duration, 3),
+        emulated=check.emulated,
+        digest=digest,
         evidence=check.evidence or None,
     )
 

@@ -5,7 +5,6 @@ skipped when there is none locally and failing when CI says the engine must be t
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest

@@ -7,12 +7,11 @@ over python-on-whales (the only module that imports it); `retry.RetryingEngine` 
 
 from __future__ import annotations
 
+import platform as _host
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-import platform as _host
 from pathlib import Path
 from typing import Protocol
-
 
 _MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 

@@ -48,8 +48,14 @@ _TRANSIENT = re.compile(
     re.IGNORECASE,
 )
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
-_QEMU_NAMES = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64", "arm": "qemu-arm",
-               "ppc64le": "qemu-ppc64le", "s390x": "qemu-s390x", "riscv64": "qemu-riscv64"}
+_QEMU_NAMES = {
+    "arm64": "qemu-aarch64",
+    "amd64": "qemu-x86_64",
+    "arm": "qemu-arm",
+    "ppc64le": "qemu-ppc64le",
+    "s390x": "qemu-s390x",
+    "riscv64": "qemu-riscv64",
+}
 
 
 def emulators() -> frozenset[str]:
@@ -75,15 +81,17 @@ def _convert(exc: DockerException, what: str, cls: type[EngineError] = EngineErr
     if "Cannot connect to the Docker daemon" in stderr or "Is the docker daemon running" in stderr:
         return EngineUnavailable(
             f"{what}: the Docker engine is not reachable",
-            command=exc.docker_command, returncode=exc.return_code, stderr=stderr,
+            command=exc.docker_command,
+            returncode=exc.return_code,
+            stderr=stderr,
             hint="start it with `scripts/engine.sh up` (or `just engine-up`)",
         )
     if re.search(r"not found|manifest unknown|No such image|pull access denied", stderr, re.I) and cls is EngineError:
-        return ImageNotFound(f"{what}: {tail}", command=exc.docker_command,
-                             returncode=exc.return_code, stderr=stderr)
+        return ImageNotFound(f"{what}: {tail}", command=exc.docker_command, returncode=exc.return_code, stderr=stderr)
     if _TRANSIENT.search(stderr) and cls in (EngineError, PublishFailed):
-        return TransientEngineError(f"{what}: {tail}", command=exc.docker_command,
-                                    returncode=exc.return_code, stderr=stderr)
+        return TransientEngineError(
+            f"{what}: {tail}", command=exc.docker_command, returncode=exc.return_code, stderr=stderr
+        )
     return cls(f"{what}: {tail}", command=exc.docker_command, returncode=exc.return_code, stderr=stderr)
 
 
@@ -129,12 +137,17 @@ class DockerEngine:
                 plats: list[str] = []
                 for node in b.nodes or []:
                     plats.extend(str(p) for p in (node.platforms or []))
-                builders.append(BuilderInfo(str(b.name), str(b.driver), tuple(dict.fromkeys(plats)),
-                                            str(getattr(b, "status", "") or "")))
+                builders.append(
+                    BuilderInfo(
+                        str(b.name), str(b.driver), tuple(dict.fromkeys(plats)), str(getattr(b, "status", "") or "")
+                    )
+                )
         driver_status = json.dumps(getattr(info, "driver_status", None) or [], default=str)
-        containerd = "io.containerd.snapshotter" in driver_status or "containerd" in str(
-            getattr(info, "driver", "")
-        ) or info.driver in ("overlayfs", "stargz", "native")
+        containerd = (
+            "io.containerd.snapshotter" in driver_status
+            or "containerd" in str(getattr(info, "driver", ""))
+            or info.driver in ("overlayfs", "stargz", "native")
+        )
         return EngineInfo(
             server_version=str(server.version),
             api_version=str(server.api_version),
@@ -161,8 +174,9 @@ class DockerEngine:
         lines: list[str] = []
         with tempfile.TemporaryDirectory(prefix="orch-build-") as tmp:
             metadata = Path(tmp) / "metadata.json"
-            log.info("engine.build", service=request.service, platforms=list(request.platforms),
-                     tags=list(request.tags))
+            log.info(
+                "engine.build", service=request.service, platforms=list(request.platforms), tags=list(request.tags)
+            )
             try:
                 stream = self.docker.buildx.build(
                     request.context,
@@ -192,7 +206,9 @@ class DockerEngine:
                 text = "\n".join(lines)
                 raise BuildFailed(
                     f"build of {request.service} failed: {_failure_summary(text or _stderr(exc))}",
-                    command=exc.docker_command, returncode=exc.return_code, stderr=text or _stderr(exc),
+                    command=exc.docker_command,
+                    returncode=exc.return_code,
+                    stderr=text or _stderr(exc),
                 ) from None
             try:
                 data = json.loads(metadata.read_text())
@@ -210,8 +226,9 @@ class DockerEngine:
         name = f"orch-extract-{uuid.uuid4().hex[:12]}"
         result: dict[str, bytes | None] = {}
         with self._call("docker create", image=image, platform=platform):
-            container = self.docker.container.create(image, ["/nonexistent"], name=name, platform=platform,
-                                                       entrypoint="")
+            container = self.docker.container.create(
+                image, ["/nonexistent"], name=name, platform=platform, entrypoint=""
+            )
         try:
             with tempfile.TemporaryDirectory(prefix="orch-extract-") as tmp:
                 for index, path in enumerate(paths):
@@ -242,8 +259,9 @@ class DockerEngine:
 
     def probe(self, image: str, platform: str, command: Sequence[str]) -> str:
         with self._call("docker run (probe)", image=image, platform=platform):
-            output = self.docker.run(image, list(command), remove=True, platform=platform, entrypoint="",
-                                     pull="missing")
+            output = self.docker.run(
+                image, list(command), remove=True, platform=platform, entrypoint="", pull="missing"
+            )
         return str(output or "")
 
     def run(self, image: str, platform: str, spec: StartupSpec) -> RunOutcome:
@@ -251,8 +269,13 @@ class DockerEngine:
         publish = [("127.0.0.1:0", spec.http_port)] if spec.http_port else []
         with self._call("docker run", image=image, platform=platform):
             container = self.docker.container.run(
-                image, list(spec.command), detach=True, name=name, platform=platform,
-                publish=publish, pull="never",
+                image,
+                list(spec.command),
+                detach=True,
+                name=name,
+                platform=platform,
+                publish=publish,
+                pull="never",
             )
         try:
             return self._watch(container, spec)
@@ -288,7 +311,7 @@ class DockerEngine:
         last = "no answer"
         for _ in range(20):
             try:
-                with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback
+                with urllib.request.urlopen(url, timeout=3) as response:
                     return int(response.status), None
             except urllib.error.HTTPError as exc:
                 return int(exc.code), None

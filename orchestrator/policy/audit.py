@@ -200,8 +200,7 @@ def _audit_record(
         return [item("retired", "info", f"retired{when}", "status")]
     if record.status != "approved":
         what = (
-            f"requested, not approved: it allows nothing until "
-            f"`orch exception approve {record.id} --by NAME`"
+            f"requested, not approved: it allows nothing until `orch exception approve {record.id} --by NAME`"
             if record.status == "requested"
             else "rejected: it allows nothing"
         )
@@ -237,19 +236,14 @@ def _audit_record(
             item(
                 "past-review",
                 "warning",
-                f"past its review date {record.review_by}: review it, then retire it "
-                "or move review_by",
+                f"past its review date {record.review_by}: review it, then retire it or move review_by",
                 "review_by",
             )
         )
 
-    chosen_by = sorted(
-        name for name, c in choices.items() if c is not None and c.exception == record.id
-    )
+    chosen_by = sorted(name for name, c in choices.items() if c is not None and c.exception == record.id)
     named_by = sorted(
-        name
-        for name, images in literal.items()
-        if any(_names_image(written, record.image) for written in images)
+        name for name, images in literal.items() if any(_names_image(written, record.image) for written in images)
     )
     beyond = [n for n in named_by if n not in record.services]
     for name in beyond:
@@ -262,9 +256,7 @@ def _audit_record(
                 "services",
             )
         )
-    for name in _needed_beyond_scope(
-        record, policy=policy, project=project, facts=facts, choices=choices, today=today
-    ):
+    for name in _needed_beyond_scope(record, policy=policy, project=project, facts=facts, choices=choices, today=today):
         if name in beyond:
             continue
         items.append(
@@ -292,9 +284,7 @@ def _audit_record(
         items.append(item("no-longer-needed", "warning", replacement, "revert_when"))
     if not items:
         users = ", ".join(chosen_by or named_by)
-        items.append(
-            item("ok", "info", f"in force until {record.expires}, used by {users}", "status")
-        )
+        items.append(item("ok", "info", f"in force until {record.expires}, used by {users}", "status"))
     return items
 
 
@@ -320,8 +310,7 @@ def _needed_beyond_scope(
             continue
         widened = record.model_copy(update={"services": (*record.services, name)})
         exceptions = tuple(
-            dataclasses.replace(e, record=widened) if e.record.id == record.id else e
-            for e in policy.exceptions
+            dataclasses.replace(e, record=widened) if e.record.id == record.id else e for e in policy.exceptions
         )
         hypothetical = dataclasses.replace(policy, exceptions=exceptions)
         again = choose_builder(
@@ -351,9 +340,7 @@ def _revert_candidate(
     if revert is None:
         return None
     named = [s for s in record.services if s in project.services]
-    platforms = sorted({p for s in named for p in project.platforms_of(s)}) or list(
-        project.spec.platforms
-    )
+    platforms = sorted({p for s in named for p in project.platforms_of(s)}) or list(project.spec.platforms)
     for candidate in policy.spec.builders.get(revert.toolchain, ()):
         place = standing(policy.spec, candidate.image)
         if place.kind != "tier" or place.tier is None or place.tier > revert.tier:
@@ -364,11 +351,7 @@ def _revert_candidate(
             fact = facts.get(normalise(candidate.image))
         except BadReference:
             continue
-        if (
-            fact is None
-            or fact.probe_error
-            or not satisfies(fact.toolchain_version, revert.version)
-        ):
+        if fact is None or fact.probe_error or not satisfies(fact.toolchain_version, revert.version):
             continue
         if any(p not in fact.platforms for p in platforms):
             continue
@@ -418,9 +401,7 @@ def to_json(items: Sequence[AuditItem]) -> str:
 def to_sarif(items: Sequence[AuditItem], *, tool_version: str) -> str:
     """SARIF for the items that say something (`ok` items are left out)."""
     results = [
-        sarif.Result(
-            i.rule, sarif.sarif_level(i.severity), f"{i.exception}: {i.message}", i.file, i.line
-        )
+        sarif.Result(i.rule, sarif.sarif_level(i.severity), f"{i.exception}: {i.message}", i.file, i.line)
         for i in items
         if i.kind != "ok"
     ]

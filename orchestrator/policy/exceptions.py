@@ -43,9 +43,7 @@ _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@/()-]*$")
 # --- status changes -----------------------------------------------------------------------------
 
 
-def set_status(
-    loaded: LoadedException, status: ExceptionStatus, *, by: str | None, on: dt.date
-) -> str:
+def set_status(loaded: LoadedException, status: ExceptionStatus, *, by: str | None, on: dt.date) -> str:
     """The record file's new text with `status` set (approve: approved_by/approved_on; retire:
     retired_on). Raises UsageError for a transition that makes no sense."""
     record = loaded.record
@@ -59,9 +57,7 @@ def set_status(
     updates: dict[str, str] = {"status": status}
     if status == "approved":
         if not by or not by.strip():
-            raise UsageError(
-                f"approving {record.id} needs the approver's name", hint="pass --by NAME"
-            )
+            raise UsageError(f"approving {record.id} needs the approver's name", hint="pass --by NAME")
         if record.expires < on:
             raise UsageError(
                 f"exception {record.id} expired on {record.expires}, before its approval on {on}",
@@ -94,9 +90,7 @@ def edit_keys(text: str, updates: Mapping[str, str]) -> str:
     are missing are appended in the order given."""
     lines = text.splitlines(keepends=True)
     for key, value in updates.items():
-        pattern = re.compile(
-            rf"^{re.escape(key)}\s*:(?P<value>[^#\r\n]*?)(?P<comment>\s+#.*)?(?P<eol>\r?\n)?$"
-        )
+        pattern = re.compile(rf"^{re.escape(key)}\s*:(?P<value>[^#\r\n]*?)(?P<comment>\s+#.*)?(?P<eol>\r?\n)?$")
         for index, line in enumerate(lines):
             m = pattern.match(line)
             if m is None:
@@ -184,8 +178,7 @@ def draft(
     if proposed is None:
         lines = "\n".join(f"  - {r.describe()}" for r in choice.rejected) or "  (none)"
         raise PolicyError(
-            f"no candidate for {choice.toolchain} {choice.requirement} would qualify even with an "
-            f"exception:\n{lines}",
+            f"no candidate for {choice.toolchain} {choice.requirement} would qualify even with an exception:\n{lines}",
             hint=f"add a candidate that carries {choice.toolchain} {choice.requirement} to the "
             f"policy's builders.{choice.toolchain} (in a tier that requires an exception)",
         )
@@ -323,11 +316,7 @@ def _request_markdown(
         )
     chosen_fact = fact(proposed.image)
     manifests = (
-        "\n".join(
-            f"  - {p}: `{chosen_fact.platforms[p]}`"
-            for p in platforms
-            if p in chosen_fact.platforms
-        )
+        "\n".join(f"  - {p}: `{chosen_fact.platforms[p]}`" for p in platforms if p in chosen_fact.platforms)
         if chosen_fact
         else "  - unresolved"
     )
@@ -355,8 +344,7 @@ def _request_markdown(
         "",
         "## 2. Catalog Search Results",
         "",
-        f"Every `{choice.toolchain}` builder candidate of the policy, as orch resolved and "
-        "probed it:",
+        f"Every `{choice.toolchain}` builder candidate of the policy, as orch resolved and probed it:",
         "",
         "| Image | Tier | Probed version | Index digest | Why rejected |",
         "|---|---|---|---|---|",

@@ -36,16 +36,9 @@ ORCH_ARGS = ("BUILDER_IMAGE", "RUNTIME_IMAGE")
 
 Severity = Literal["error", "warning"]
 
-FIX_BUILDER = (
-    "pass the builder through ARG BUILDER_IMAGE: FROM --platform=$BUILDPLATFORM ${BUILDER_IMAGE}"
-)
-FIX_RUNTIME = (
-    "base the final stage on the policy runtime: ARG RUNTIME_IMAGE, then FROM ${RUNTIME_IMAGE}"
-)
-FIX_ARCH = (
-    "compile with GOARCH=$TARGETARCH (declare ARG TARGETARCH) in a stage "
-    "FROM --platform=$BUILDPLATFORM"
-)
+FIX_BUILDER = "pass the builder through ARG BUILDER_IMAGE: FROM --platform=$BUILDPLATFORM ${BUILDER_IMAGE}"
+FIX_RUNTIME = "base the final stage on the policy runtime: ARG RUNTIME_IMAGE, then FROM ${RUNTIME_IMAGE}"
+FIX_ARCH = "compile with GOARCH=$TARGETARCH (declare ARG TARGETARCH) in a stage FROM --platform=$BUILDPLATFORM"
 
 
 @dataclass(frozen=True)
@@ -83,10 +76,8 @@ RULES: Mapping[str, sarif.Rule] = {
         sarif.Rule(
             "ORCH103",
             "exception-required",
-            "An image in a tier that requires an exception has no exception in force "
-            "for this service, stage and image",
-            "draft one with `orch exception new --service S --stage STAGE` and have it approved, "
-            "or use a tier-1 image",
+            "An image in a tier that requires an exception has no exception in force for this service, stage and image",
+            "draft one with `orch exception new --service S --stage STAGE` and have it approved, or use a tier-1 image",
         ),
         sarif.Rule(
             "ORCH104",
@@ -99,8 +90,7 @@ RULES: Mapping[str, sarif.Rule] = {
             "ORCH105",
             "unresolved-image-reference",
             "An image reference cannot be known statically, so it cannot be checked",
-            "give the ARG a default or a build arg in services.yaml, "
-            "or use ARG BUILDER_IMAGE / ARG RUNTIME_IMAGE",
+            "give the ARG a default or a build arg in services.yaml, or use ARG BUILDER_IMAGE / ARG RUNTIME_IMAGE",
             level="warning",
         ),
         sarif.Rule(
@@ -112,8 +102,7 @@ RULES: Mapping[str, sarif.Rule] = {
         sarif.Rule(
             "ORCH120",
             "hard-coded-architecture",
-            "The target architecture is hard-coded "
-            "(GOARCH=amd64, ${GOARCH:-amd64}, ARG GOARCH=amd64)",
+            "The target architecture is hard-coded (GOARCH=amd64, ${GOARCH:-amd64}, ARG GOARCH=amd64)",
             FIX_ARCH,
             level="warning",
         ),
@@ -121,8 +110,7 @@ RULES: Mapping[str, sarif.Rule] = {
             "ORCH121",
             "final-stage-platform",
             "The final stage's FROM names a literal --platform",
-            "drop --platform from the final stage: "
-            "orch builds it for every platform of the service",
+            "drop --platform from the final stage: orch builds it for every platform of the service",
             level="warning",
         ),
         sarif.Rule(
@@ -273,9 +261,7 @@ def _describe(ctx: _Context, ref: ImageRef) -> str:
 
 
 def _var_kind(dockerfile: Dockerfile, name: str) -> str:
-    declared_as_arg = name in dockerfile.global_args or any(
-        name in s.args for s in dockerfile.stages
-    )
+    declared_as_arg = name in dockerfile.global_args or any(name in s.args for s in dockerfile.stages)
     text = f"ARG {name}" if declared_as_arg else f"ENV {name}"
     if name in dockerfile.build_args:
         text += " set by services.yaml build_args"
@@ -302,9 +288,7 @@ def _builder_repositories(policy: Policy) -> set[str]:
 
 
 def _is_builder_stage(ctx: _Context, stage: Stage, image: ImageName) -> bool:
-    return (
-        stage.name is not None and "build" in stage.name
-    ) or image.name in _builder_repositories(ctx.policy)
+    return (stage.name is not None and "build" in stage.name) or image.name in _builder_repositories(ctx.policy)
 
 
 def _check_ref(ctx: _Context, ref: ImageRef, stage: Stage, final: Stage) -> list[Finding]:
@@ -329,9 +313,7 @@ def _check_ref(ctx: _Context, ref: ImageRef, stage: Stage, final: Stage) -> list
     fix = FIX_RUNTIME if in_final and ref.kind == "from" else FIX_BUILDER
     place = standing(ctx.policy.spec, ref.resolved)
     if place.kind == "invalid":
-        return [
-            ctx.finding(ref.line, "ORCH100", f"{where}: {place.describe()}", RULES["ORCH100"].help)
-        ]
+        return [ctx.finding(ref.line, "ORCH100", f"{where}: {place.describe()}", RULES["ORCH100"].help)]
     image = parse(ref.resolved)
     if place.kind == "prohibited":
         return [ctx.finding(ref.line, "ORCH101", f"{where}: {place.describe()}", fix)]
@@ -339,9 +321,7 @@ def _check_ref(ctx: _Context, ref: ImageRef, stage: Stage, final: Stage) -> list
         return [ctx.finding(ref.line, "ORCH102", f"{where}: {place.describe()}", fix)]
     findings: list[Finding] = []
     if place.requires_exception:
-        verdict = exception_for(
-            ctx.policy, service=ctx.name, stage=stage_kind, image=ref.resolved, today=ctx.today
-        )
+        verdict = exception_for(ctx.policy, service=ctx.name, stage=stage_kind, image=ref.resolved, today=ctx.today)
         if not verdict.usable:
             findings.append(
                 ctx.finding(
@@ -352,11 +332,7 @@ def _check_ref(ctx: _Context, ref: ImageRef, stage: Stage, final: Stage) -> list
                 )
             )
     is_builder = not in_final and ref.kind == "from" and _is_builder_stage(ctx, stage, image)
-    if (
-        is_builder
-        and ctx.chosen_builder is not None
-        and not _same_image_and_tag(image, ctx.chosen_builder)
-    ):
+    if is_builder and ctx.chosen_builder is not None and not _same_image_and_tag(image, ctx.chosen_builder):
         findings.append(
             ctx.finding(
                 ref.line,
@@ -377,9 +353,7 @@ def _check_ref(ctx: _Context, ref: ImageRef, stage: Stage, final: Stage) -> list
     return findings
 
 
-def _exception_fix(
-    ctx: _Context, record: ExceptionRecord | None, stage_kind: str, fallback: str
-) -> str:
+def _exception_fix(ctx: _Context, record: ExceptionRecord | None, stage_kind: str, fallback: str) -> str:
     new = f"orch exception new --service {ctx.name} --stage {stage_kind}"
     if record is None:
         return f"draft an exception ({new}) and have it approved, or {fallback}"
@@ -397,9 +371,7 @@ def _exception_fix(
 
 
 def _check_runtime(ctx: _Context, final: Stage) -> list[Finding]:
-    ok, chain = _runtime_base(
-        ctx, ctx.name, ctx.dockerfile, ctx.service.target, seen=frozenset({ctx.name})
-    )
+    ok, chain = _runtime_base(ctx, ctx.name, ctx.dockerfile, ctx.service.target, seen=frozenset({ctx.name}))
     if ok:
         return []
     return [
@@ -442,9 +414,7 @@ def _runtime_base(
         other_df = ctx.dockerfiles.get(other)
         if other_df is None:
             return False, [f"{described} (its Dockerfile was not parsed)"]
-        ok, chain = _runtime_base(
-            ctx, other, other_df, ctx.services[other].target, seen=seen | {other}
-        )
+        ok, chain = _runtime_base(ctx, other, other_df, ctx.services[other].target, seen=seen | {other})
         return ok, [described, *chain]
     try:
         runtime = parse(ctx.policy.spec.runtime).name
@@ -452,9 +422,7 @@ def _runtime_base(
             return True, []
     except BadReference:
         return False, [f"{described} (not a valid image reference)"]
-    verdict = exception_for(
-        ctx.policy, service=service, stage="runtime", image=base.resolved, today=ctx.today
-    )
+    verdict = exception_for(ctx.policy, service=service, stage="runtime", image=base.resolved, today=ctx.today)
     if verdict.usable:
         return True, []
     if verdict.exception is not None:
@@ -465,9 +433,7 @@ def _runtime_base(
 # --- architecture -------------------------------------------------------------------------------
 
 _ARCH_VARS = ("GOARCH", "TARGETARCH")
-_ASSIGN = re.compile(
-    r"(?<![\w${])(?P<name>GOARCH|TARGETARCH)=(?P<value>\"[^\"]*\"|'[^']*'|[^\s;&|)]+)"
-)
+_ASSIGN = re.compile(r"(?<![\w${])(?P<name>GOARCH|TARGETARCH)=(?P<value>\"[^\"]*\"|'[^']*'|[^\s;&|)]+)")
 _DEFAULT = re.compile(r"^\$\{(?P<var>\w+):?[-=](?P<default>[^}]*)\}$")
 
 
@@ -514,12 +480,7 @@ def _scan_instruction(ctx: _Context, ins: Instruction) -> list[Finding]:
             found.extend(_scan_text(ctx, heredoc.body, heredoc.line))
     elif ins.keyword in ("ENV", "ARG"):
         words = ins.body.split()
-        if (
-            ins.keyword == "ENV"
-            and len(words) >= 2
-            and words[0] in _ARCH_VARS
-            and "=" not in words[0]
-        ):
+        if ins.keyword == "ENV" and len(words) >= 2 and words[0] in _ARCH_VARS and "=" not in words[0]:
             finding = _arch_finding(ctx, ins.line, words[0], words[1], ins.body)
             return [finding] if finding is not None else []
         for word in words:
@@ -562,10 +523,7 @@ def _check_arch(ctx: _Context, needed: Sequence[int], final: Stage) -> list[Find
 
 
 def to_text(findings: Sequence[Finding]) -> str:
-    lines = [
-        f"{f.file}:{f.line}: {f.severity} {f.rule} {f.service}: {f.message} (fix: {f.fix})"
-        for f in findings
-    ]
+    lines = [f"{f.file}:{f.line}: {f.severity} {f.rule} {f.service}: {f.message} (fix: {f.fix})" for f in findings]
     errors = len(lint_errors(findings))
     warnings = len(findings) - errors
     lines.append(f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
@@ -588,9 +546,7 @@ def to_json(findings: Sequence[Finding]) -> str:
 
 def to_sarif(findings: Sequence[Finding], *, tool_version: str) -> str:
     results = [
-        sarif.Result(
-            f.rule, sarif.sarif_level(f.severity), f"{f.service}: {f.message}", f.file, f.line
-        )
+        sarif.Result(f.rule, sarif.sarif_level(f.severity), f"{f.service}: {f.message}", f.file, f.line)
         for f in findings
     ]
     return sarif.to_sarif(list(RULES.values()), results, tool_version=tool_version)

@@ -48,9 +48,7 @@ def standing(policy: PolicyFile, ref: str) -> Standing:
     for index, tier in enumerate(policy.tiers, start=1):
         for pattern in tier.registries:
             if matches(pattern, image):
-                return Standing(
-                    "tier", index, tier.name, tier.requires_exception, pattern=pattern
-                )
+                return Standing("tier", index, tier.name, tier.requires_exception, pattern=pattern)
     for pattern in policy.prohibited:
         if matches(pattern, image):
             return Standing("prohibited", pattern=pattern)
@@ -72,16 +70,12 @@ class ExceptionVerdict:
     warnings: tuple[str, ...] = ()
 
 
-def exception_for(
-    policy: Policy, *, service: str, stage: str, image: str, today: dt.date
-) -> ExceptionVerdict:
+def exception_for(policy: Policy, *, service: str, stage: str, image: str, today: dt.date) -> ExceptionVerdict:
     """Is there an exception in force that lets `service` use `image` in `stage`?
 
     Prefers a usable one; otherwise explains the closest miss (wrong scope, expired, not approved).
     """
-    candidates = [
-        e.record for e in policy.exceptions if e.record.stage == stage and same_image(e.record.image, image)
-    ]
+    candidates = [e.record for e in policy.exceptions if e.record.stage == stage and same_image(e.record.image, image)]
     if not candidates:
         return ExceptionVerdict(None, False, f"no exception record covers {image}")
     misses: list[ExceptionVerdict] = []
@@ -102,8 +96,7 @@ def _judge(record: ExceptionRecord, *, service: str, today: dt.date) -> Exceptio
         return ExceptionVerdict(
             record,
             False,
-            f"exception {record.id} does not name service {service!r} "
-            f"(it names: {', '.join(record.services)})",
+            f"exception {record.id} does not name service {service!r} (it names: {', '.join(record.services)})",
         )
     return ExceptionVerdict(record, True, f"exception {record.id}", exception_warnings(record, today))
 

@@ -99,10 +99,7 @@ def _rule(rule: Rule) -> dict[str, Any]:
 def _result(result: Result, rule_index: int) -> dict[str, Any]:
     uri = result.uri.replace("\\", "/")
     artifact: dict[str, Any]
-    if uri.startswith("/"):
-        artifact = {"uri": PurePosixPath(uri).as_uri()}
-    else:
-        artifact = {"uri": uri, "uriBaseId": SRCROOT}
+    artifact = {"uri": PurePosixPath(uri).as_uri()} if uri.startswith("/") else {"uri": uri, "uriBaseId": SRCROOT}
     physical: dict[str, Any] = {"artifactLocation": artifact}
     if result.line is not None and result.line >= 1:
         physical["region"] = {"startLine": result.line}

@@ -113,9 +113,7 @@ def choose_builder(
                         f"{advisory.id} when {advisory.applies_to.when} ({scope}): {advisory.summary}"
                     )
         if place.kind == "tier" and place.requires_exception and not reasons:
-            verdict = exception_for(
-                policy, service=service, stage="builder", image=candidate.image, today=today
-            )
+            verdict = exception_for(policy, service=service, stage="builder", image=candidate.image, today=today)
             if verdict.usable and verdict.exception is not None:
                 exception_id = verdict.exception.id
                 warnings.extend(verdict.warnings)

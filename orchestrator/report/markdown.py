@@ -63,12 +63,7 @@ def _cell(status: Status | None, suffix: str = "") -> str:
 def _emulated_platforms(report: RunReport, service: str) -> list[str]:
     platforms: list[str] = []
     for r in report.results:
-        if (
-            r.service == service
-            and r.step == "verify"
-            and r.emulated is True
-            and r.platform not in platforms
-        ):
+        if r.service == service and r.step == "verify" and r.emulated is True and r.platform not in platforms:
             platforms.append(r.platform)
     return platforms
 

@@ -53,9 +53,7 @@ def platforms_of(report: RunReport, service: str) -> list[str]:
 def rows_for(report: RunReport, service: str, platform: str, step: Step) -> list[StepResult]:
     """The rows of a step that count for a (service, platform) cell: that platform's and "all"'s."""
     return [
-        r
-        for r in report.results
-        if r.service == service and r.step == step and r.platform in (platform, ALL_PLATFORMS)
+        r for r in report.results if r.service == service and r.step == step and r.platform in (platform, ALL_PLATFORMS)
     ]
 
 
@@ -112,9 +110,7 @@ def format_duration(seconds: float) -> str:
 
 def platform_time(report: RunReport, service: str, platform: str) -> float:
     """Time of the rows of exactly this platform ("all" rows only for the "all" line)."""
-    return sum(
-        r.duration_s for r in report.results if r.service == service and r.platform == platform
-    )
+    return sum(r.duration_s for r in report.results if r.service == service and r.platform == platform)
 
 
 def _status_text(status: Status | None, suffix: str = "") -> Text:

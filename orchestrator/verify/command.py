@@ -21,13 +21,22 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def rows_of(service: str, index: CheckResult, verdicts: Sequence[PlatformVerdict], digest: str | None) -> list[StepResult]:
+def rows_of(
+    service: str, index: CheckResult, verdicts: Sequence[PlatformVerdict], digest: str | None
+) -> list[StepResult]:
     def row(platform: str, check: CheckResult, duration: float, d: str | None) -> StepResult:
-        return StepResult(service=service, platform=platform, step="verify",
-                          status="passed" if check.passed else "failed", check=check.check,
-                          message=("warning: " if check.warning else "") + check.message,
-                          duration_s=round(duration, 3), emulated=check.emulated, digest=d,
-                          evidence=check.evidence or None)
+        return StepResult(
+            service=service,
+            platform=platform,
+            step="verify",
+            status="passed" if check.passed else "failed",
+            check=check.check,
+            message=("warning: " if check.warning else "") + check.message,
+            duration_s=round(duration, 3),
+            emulated=check.emulated,
+            digest=d,
+            evidence=check.evidence or None,
+        )
 
     rows = [row(ALL_PLATFORMS, index, 0.0, digest)]
     for verdict in verdicts:
@@ -36,8 +45,17 @@ def rows_of(service: str, index: CheckResult, verdicts: Sequence[PlatformVerdict
 
 
 def verify_command(
-    file: Path, *, image: str | None, binaries: Sequence[str], platforms: Sequence[str], startup_cmd: str | None,
-    expect: str, go_requirement: str | None, only: Sequence[str], arch: Sequence[str], report: Path | None,
+    file: Path,
+    *,
+    image: str | None,
+    binaries: Sequence[str],
+    platforms: Sequence[str],
+    startup_cmd: str | None,
+    expect: str,
+    go_requirement: str | None,
+    only: Sequence[str],
+    arch: Sequence[str],
+    report: Path | None,
     console: Console,
 ) -> int:
     from orchestrator.engine.docker import DockerEngine
@@ -60,9 +78,14 @@ def verify_command(
             engine.pull(image, platform)
         startup = Startup(command=tuple(shlex.split(startup_cmd)), expect=expect) if startup_cmd is not None else None
         advisories = _advisories(file)
-        target = VerifyTarget(image=image, platforms=plats, binaries=tuple(binaries),
-                              toolchain="go" if go_requirement else None, requirement=go_requirement,
-                              startup=startup)
+        target = VerifyTarget(
+            image=image,
+            platforms=plats,
+            binaries=tuple(binaries),
+            toolchain="go" if go_requirement else None,
+            requirement=go_requirement,
+            startup=startup,
+        )
         index, verdicts = Verifier(engine, registry, advisories).verify(target)
         if not platforms:
             pass
@@ -71,9 +94,16 @@ def verify_command(
         digest = engine.local_digest(image)
         rows.extend(rows_of(image, index, verdicts, digest))
         failed = any(r.status == "failed" for r in rows)
-        summaries.append(ServiceSummary(service=image, image=image, status="failed" if failed else "passed",
-                                        digest=digest, input_hash="", platform_digests={
-                                            v.platform: v.manifest_digest for v in verdicts if v.manifest_digest}))
+        summaries.append(
+            ServiceSummary(
+                service=image,
+                image=image,
+                status="failed" if failed else "passed",
+                digest=digest,
+                input_hash="",
+                platform_digests={v.platform: v.manifest_digest for v in verdicts if v.manifest_digest},
+            )
+        )
         project_name = image
     else:
         from orchestrator.prepare import begin, choose, facts_from_lock, finish
@@ -87,30 +117,58 @@ def verify_command(
         for svc in plan.services:
             ref = f"{svc.image}:{svc.hash_tag}"
             spec = prep.project.services[svc.name]
-            runtime = RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest) \
-                if svc.runtime.pull and svc.runtime.digest else None
-            target = VerifyTarget(image=ref, platforms=svc.platforms, binaries=svc.binaries,
-                                  toolchain=spec.toolchain.name if spec.toolchain else None,
-                                  requirement=spec.toolchain.version if spec.toolchain else None,
-                                  allow_cgo=spec.allow_cgo, startup=spec.startup, runtime=runtime)
+            runtime = (
+                RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest)
+                if svc.runtime.pull and svc.runtime.digest
+                else None
+            )
+            target = VerifyTarget(
+                image=ref,
+                platforms=svc.platforms,
+                binaries=svc.binaries,
+                toolchain=spec.toolchain.name if spec.toolchain else None,
+                requirement=spec.toolchain.version if spec.toolchain else None,
+                allow_cgo=spec.allow_cgo,
+                startup=spec.startup,
+                runtime=runtime,
+            )
             digest = engine.local_digest(ref)
             if digest is None:
-                rows.append(StepResult(service=svc.name, platform=ALL_PLATFORMS, step="verify", status="failed",
-                                       message=f"{ref} is not in the local store: run `orch build` first"))
+                rows.append(
+                    StepResult(
+                        service=svc.name,
+                        platform=ALL_PLATFORMS,
+                        step="verify",
+                        status="failed",
+                        message=f"{ref} is not in the local store: run `orch build` first",
+                    )
+                )
                 continue
             index, verdicts = verifier.verify(target)
             svc_rows = rows_of(svc.name, index, verdicts, digest)
             rows.extend(svc_rows)
             failed = any(r.status == "failed" for r in svc_rows)
-            summaries.append(ServiceSummary(service=svc.name, image=svc.image, tags=(svc.hash_tag,),
-                                            status="failed" if failed else "passed", digest=digest,
-                                            input_hash=svc.input_hash, platform_digests={
-                                                v.platform: v.manifest_digest for v in verdicts
-                                                if v.manifest_digest}))
+            summaries.append(
+                ServiceSummary(
+                    service=svc.name,
+                    image=svc.image,
+                    tags=(svc.hash_tag,),
+                    status="failed" if failed else "passed",
+                    digest=digest,
+                    input_hash=svc.input_hash,
+                    platform_digests={v.platform: v.manifest_digest for v in verdicts if v.manifest_digest},
+                )
+            )
     code = int(ExitCode.VERIFY) if any(r.status == "failed" for r in rows) else 0
-    result = RunReport(project=project_name, command="orch verify", started_at=started.isoformat(timespec="seconds"),
-                       duration_s=round(time.monotonic() - t0, 2), exit_code=code, results=tuple(rows),
-                       services=tuple(summaries))
+    result = RunReport(
+        project=project_name,
+        command="orch verify",
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=round(time.monotonic() - t0, 2),
+        exit_code=code,
+        results=tuple(rows),
+        services=tuple(summaries),
+    )
     from orchestrator.report import render_summary, write_reports
 
     if report:

@@ -102,7 +102,7 @@ _ARCH_ALIASES = {
 }
 
 
-class NotAnElf(ValueError):  # noqa: N818 - the name says what the data is
+class NotAnElf(ValueError):
     """The bytes are not a (complete, parseable) ELF file; the message says what they look like."""
 
 
@@ -168,9 +168,7 @@ def _read_elf(data: bytes) -> ElfInfo:
         p_type = segment["p_type"]
         end = segment["p_offset"] + segment["p_filesz"]
         if p_type in {"PT_LOAD", "PT_INTERP", "PT_DYNAMIC"} and end > len(data):
-            raise NotAnElf(
-                f"a truncated ELF file ({len(data)} bytes; its {p_type} segment ends at byte {end})"
-            )
+            raise NotAnElf(f"a truncated ELF file ({len(data)} bytes; its {p_type} segment ends at byte {end})")
         if isinstance(segment, InterpSegment):
             interpreter = segment.get_interp_name()
         elif isinstance(segment, DynamicSegment):

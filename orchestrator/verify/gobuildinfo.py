@@ -151,9 +151,7 @@ def _uvarint_string(data: bytes, pos: int) -> tuple[str, int] | None:
     return data[pos : pos + length].decode("utf-8", "replace"), pos + length
 
 
-def _decode_pointers(
-    data: bytes, elf: ELFFile, pos: int, ptr_size: int, *, big: bool
-) -> tuple[str, str] | None:
+def _decode_pointers(data: bytes, elf: ELFFile, pos: int, ptr_size: int, *, big: bool) -> tuple[str, str] | None:
     """Pre-1.18 format: the header holds pointers to Go string headers {ptr, len}."""
     fmt = (">" if big else "<") + ("I" if ptr_size == 4 else "Q")
     loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
@@ -87,8 +87,9 @@ class Verifier:
             verdicts = [self._platform(layout, present, target, platform) for platform in target.platforms]
         return index, verdicts
 
-    def _platform(self, layout: ImageLayout, present: Mapping[str, PlatformImage], target: VerifyTarget,
-                  platform: str) -> PlatformVerdict:
+    def _platform(
+        self, layout: ImageLayout, present: Mapping[str, PlatformImage], target: VerifyTarget, platform: str
+    ) -> PlatformVerdict:
         start = time.monotonic()
         image = present.get(platform)
         if image is None:
@@ -103,10 +104,17 @@ class Verifier:
             except LayoutError as exc:
                 checks.append(CheckResult("arch", False, f"{platform}: cannot read {path}: {exc}", target=path))
                 continue
-            checks.extend(check_binary(
-                path, data, platform=platform, toolchain=target.toolchain, requirement=target.requirement,
-                allow_cgo=target.allow_cgo, advisories=self.advisories,
-            ))
+            checks.extend(
+                check_binary(
+                    path,
+                    data,
+                    platform=platform,
+                    toolchain=target.toolchain,
+                    requirement=target.requirement,
+                    allow_cgo=target.allow_cgo,
+                    advisories=self.advisories,
+                )
+            )
         pi = layout.image(platform)
         if target.runtime is not None:
             labels = (pi.config.get("config") or {}).get("Labels") or {}
@@ -115,13 +123,27 @@ class Verifier:
             except EngineError as exc:
                 checks.append(CheckResult("runtime-base", False, f"{platform}: {exc.message}"))
             else:
-                checks.append(check_runtime_base(
-                    platform=platform, image_diff_ids=pi.diff_ids, base_diff_ids=base,
-                    runtime_label=labels.get("io.orch.runtime.digest"), runtime_digest=target.runtime.digest,
-                    runtime_name=target.runtime.name,
-                ))
+                checks.append(
+                    check_runtime_base(
+                        platform=platform,
+                        image_diff_ids=pi.diff_ids,
+                        base_diff_ids=base,
+                        runtime_label=labels.get("io.orch.runtime.digest"),
+                        runtime_digest=target.runtime.digest,
+                        runtime_name=target.runtime.name,
+                    )
+                )
         if target.startup is not None:
-            checks.append(self._startup(target, platform))
+            startup = self._startup(target, platform)
+            wrong_arch = [c for c in checks if c.check == "arch" and not c.passed]
+            if wrong_arch and startup.emulated:
+                # a foreign binary in an "emulated" platform image may have run natively: no proof
+                startup = replace(
+                    startup,
+                    message=startup.message + " (but the binary is not built for this platform: "
+                    "starting proves nothing, see the arch check)",
+                )
+            checks.append(startup)
         return PlatformVerdict(platform, tuple(checks), time.monotonic() - start, pi.manifest_digest)
 
     def _runtime_layers(self, runtime: RuntimePin, platform: str) -> tuple[str, ...]:
@@ -135,17 +157,30 @@ class Verifier:
         assert startup is not None
         emulated = platform != self.native
         spec = StartupSpec(
-            command=startup.command, expect=startup.expect, grace=startup.grace,
+            command=startup.command,
+            expect=startup.expect,
+            grace=startup.grace,
             http_port=startup.http.port if startup.http else None,
             http_path=startup.http.path if startup.http else "/healthz",
         )
         try:
             outcome = self.engine.run(target.image, platform, spec)
         except EngineError as exc:
-            return CheckResult("startup", False, f"{platform}: could not start: {exc.message}",
-                               evidence=exc.stderr[-2000:], emulated=emulated)
+            return CheckResult(
+                "startup",
+                False,
+                f"{platform}: could not start: {exc.message}",
+                evidence=exc.stderr[-2000:],
+                emulated=emulated,
+            )
         return check_startup(
-            platform=platform, exit_code=outcome.exit_code, output=outcome.output,
-            http_status=outcome.http_status, http_error=outcome.http_error, expect=startup.expect,
-            grace=startup.grace, http_path=spec.http_path if startup.http else None, emulated=emulated,
+            platform=platform,
+            exit_code=outcome.exit_code,
+            output=outcome.output,
+            http_status=outcome.http_status,
+            http_error=outcome.http_error,
+            expect=startup.expect,
+            grace=startup.grace,
+            http_path=spec.http_path if startup.http else None,
+            emulated=emulated,
         )

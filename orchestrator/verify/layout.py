@@ -36,7 +36,7 @@ class LayoutError(ValueError):
     """The layout or archive is unreadable, or a request cannot be answered from it."""
 
 
-class FileNotInImage(LayoutError):  # noqa: N818 - named for what callers test for
+class FileNotInImage(LayoutError):
     def __init__(self, path: str, platform: str, reason: str = "no such file") -> None:
         self.path = path
         self.platform = platform
@@ -93,9 +93,7 @@ class _Store:
                 with tarfile.open(path, "r:") as archive:
                     self._members = {_norm(m.name): m for m in archive.getmembers()}
             except (tarfile.TarError, OSError) as exc:
-                raise LayoutError(
-                    f"{path}: not an image layout directory or tar archive: {exc}"
-                ) from exc
+                raise LayoutError(f"{path}: not an image layout directory or tar archive: {exc}") from exc
 
     def exists(self, name: str) -> bool:
         if self._members is None:
@@ -152,12 +150,11 @@ def _open_decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
         return cast("IO[bytes]", unzipped)
     if magic == b"\x28\xb5\x2f\xfd":
         try:
-            import zstandard  # type: ignore[import-not-found]  # noqa: PLC0415
+            import zstandard  # type: ignore[import-not-found]
         except ImportError:
             buffered.close()
             raise LayoutError(
-                f"{what} is zstd-compressed and this Python cannot decompress zstd "
-                "(install the 'zstandard' package)"
+                f"{what} is zstd-compressed and this Python cannot decompress zstd (install the 'zstandard' package)"
             ) from None
         reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(buffered)
         return reader
@@ -288,9 +285,7 @@ class _Layer:
 
 
 class ImageLayout:
-    def __init__(
-        self, store: _Store, index_digest: str | None, images: list[PlatformImage]
-    ) -> None:
+    def __init__(self, store: _Store, index_digest: str | None, images: list[PlatformImage]) -> None:
         self._store = store
         self.index_digest = index_digest
         self._images = images
@@ -312,9 +307,7 @@ class ImageLayout:
             index_digest = None
             images = _legacy_images(store)
         else:
-            raise LayoutError(
-                f"{path}: neither an OCI layout (index.json) nor a docker save archive"
-            )
+            raise LayoutError(f"{path}: neither an OCI layout (index.json) nor a docker save archive")
         unique: dict[str, PlatformImage] = {}
         for image in images:
             unique.setdefault(image.platform, image)
@@ -370,9 +363,7 @@ class ImageLayout:
                 if isinstance(blocker, tarfile.TarInfo):
                     ancestor = _norm(blocker.name)
                     if not blocker.issym():
-                        raise FileNotInImage(
-                            path, image.platform, f"/{ancestor} is not a directory"
-                        )
+                        raise FileNotInImage(path, image.platform, f"/{ancestor} is not a directory")
                     rest = current[len(ancestor) :].lstrip("/")
                     target = _link_target(ancestor, blocker.linkname)
                     redirect = _norm(posixpath.join(target, rest))
@@ -391,13 +382,9 @@ class ImageLayout:
             if entry.isdir() or current == "":
                 raise FileNotInImage(path, image.platform, "is a directory")
             if entry.islnk():
-                linked = layer.entries.get(_norm(entry.linkname)) or layer.find(
-                    _norm(entry.linkname)
-                )
+                linked = layer.entries.get(_norm(entry.linkname)) or layer.find(_norm(entry.linkname))
                 if linked is None or not linked.isfile():
-                    raise LayoutError(
-                        f"{path}: hardlink to missing {entry.linkname} in {layer.digest}"
-                    )
+                    raise LayoutError(f"{path}: hardlink to missing {entry.linkname} in {layer.digest}")
                 entry = linked
             if not entry.isfile():
                 raise FileNotInImage(path, image.platform, "is not a regular file")
@@ -542,9 +529,7 @@ def read_file_from_tar(fileobj_or_path: str | Path | IO[bytes], path: str) -> by
     raise FileNotInImage(path, "tar")
 
 
-def _follow_tar_link(
-    archive: tarfile.TarFile, member: tarfile.TarInfo, path: str
-) -> tarfile.TarInfo:
+def _follow_tar_link(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
     by_name = {_norm(m.name): m for m in archive.getmembers()}
     for _ in range(_MAX_SYMLINKS):
         if member.issym():

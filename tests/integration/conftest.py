@@ -28,8 +28,9 @@ def _engine_ready() -> str | None:
         return "no docker client"
     try:
         done = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True, timeout=20)
-        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                              text=True, timeout=20)
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     if info.returncode != 0 or done.returncode != 0:
@@ -57,18 +58,31 @@ def run_id() -> str:
     return "t" + uuid.uuid4().hex[:8]
 
 
-def orch(*args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 900
-         ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ORCH_LOG_FORMAT": "json", "NO_COLOR": "1", "COLUMNS": "200",
-                "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([*ORCH, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def orch(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "ORCH_LOG_FORMAT": "json",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [*ORCH, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def make_go_builder(version: str, ref: str) -> None:
     """Push a multi-arch builder image carrying real Go `version` to `ref` (scripts/make-go-builder.sh)."""
-    done = subprocess.run([str(ROOT / "scripts" / "make-go-builder.sh"), version, ref], capture_output=True,
-                          text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "make-go-builder.sh"), version, ref],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -129,9 +143,15 @@ func main() {
 """
 
 
-def write_project(root: Path, services_yaml: str, *, programs: Mapping[str, str] = {},  # noqa: B006
-                  dockerfiles: Mapping[str, str] = {}, policy: str | None = None,  # noqa: B006
-                  exceptions: Mapping[str, str] = {}) -> Path:  # noqa: B006
+def write_project(
+    root: Path,
+    services_yaml: str,
+    *,
+    programs: Mapping[str, str] = {},
+    dockerfiles: Mapping[str, str] = {},
+    policy: str | None = None,
+    exceptions: Mapping[str, str] = {},
+) -> Path:
     """A project on disk: services.yaml, policy/, dockerfiles/, and Go programs under src/cmd/<name>."""
     (root / "src").mkdir(parents=True, exist_ok=True)
     (root / "src" / "go.mod").write_text("module example.com/t\n\ngo 1.24\n")

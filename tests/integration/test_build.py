@@ -152,7 +152,7 @@ def test_touching_one_file_rebuilds_that_service_and_its_dependents(project: Pat
     result = orch("build", "--report", "out3", cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     assert builds(result) == ["api", "base", "worker"]  # tool does not depend on base
-    tool = (project / "src" / "cmd" / "tool" / "main.go")
+    tool = project / "src" / "cmd" / "tool" / "main.go"
     tool.write_text(tool.read_text().replace("tool v1", "tool v2"))
     result = orch("build", "--report", "out4", cwd=project)
     assert builds(result) == ["tool"]
@@ -214,7 +214,9 @@ def test_broken_service_fails_once_dependents_skip_independent_builds(tmp_path: 
     assert all(r["status"] == "failed" for r in bad_rows)
     assert "undefined" in (bad_rows[0]["evidence"] or "") + (root / "out" / bad_rows[0]["log"]).read_text()
     junit = (root / "out" / "junit.xml").read_text()
-    assert 'classname="bad"' in junit and "<failure" in junit and "<skipped" in junit
+    assert 'classname="bad"' in junit
+    assert "<failure" in junit
+    assert "<skipped" in junit
 
 
 class _FaultyProxy(socketserver.ThreadingTCPServer):
@@ -257,8 +259,9 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
                     if fail:
                         self.server.failed += 1
                 if fail:
-                    self.wfile.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                     b"Connection: close\r\n\r\n")
+                    self.wfile.write(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
                     return
             method, path, _ = request_line.decode("latin-1").split(" ", 2)
             chunked = any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers)
@@ -322,8 +325,9 @@ services:
     toolchain: {{name: go, version: ">=1.24"}}
     binaries: [/usr/local/bin/tool]
 """
-    root = write_project(tmp_path, services, programs={"tool": go_main("tool")},
-                         dockerfiles={"tool": go_dockerfile("tool")})
+    root = write_project(
+        tmp_path, services, programs={"tool": go_main("tool")}, dockerfiles={"tool": go_dockerfile("tool")}
+    )
     direct = orch("lock", cwd=root)  # probes the toolchains once; they are cached by digest
     assert direct.returncode == 0, direct.stderr[-3000:]
     before = {i["name"]: i["digest"] for i in json.loads((root / "orch.lock").read_text())["images"]}
@@ -363,8 +367,9 @@ services:
     toolchain: {{name: go, version: ">=1.24"}}
     binaries: [/usr/local/bin/tool]
 """
-    root = write_project(tmp_path, services, programs={"tool": go_main("tool")},
-                         dockerfiles={"tool": go_dockerfile("tool")})
+    root = write_project(
+        tmp_path, services, programs={"tool": go_main("tool")}, dockerfiles={"tool": go_dockerfile("tool")}
+    )
     command = BuildCommand(file=root / "services.yaml", push=True, verifier=Failing())
     with (tmp_path / "console.txt").open("w") as out:
         code = command.run(Console(file=out, width=200))

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import (
     POLICY,
     REGISTRY,
@@ -58,26 +57,37 @@ revert_when: {{toolchain: go, version: ">=1.25.5", tier: 1}}
 """
 
 
-# --- images and projects ------------------------------------------------------------------------
+# --- images and projects -------------------------------------------------------------------------
 
 
 def _imagetools_copy(dest: str, source: str) -> None:
-    done = subprocess.run(["docker", "buildx", "imagetools", "create", "-t", dest, source],
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        ["docker", "buildx", "imagetools", "create", "-t", dest, source],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def index_digest(ref: str) -> str:
-    done = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", ref],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", ref],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return str(json.loads(done.stdout)["digest"])
 
 
 @pytest.fixture(scope="module")
 def mirror(run_id: str) -> str:
-    """`<registry>/<run_id>-policy`: rh/ubi9/go-toolset:1.25 with Go 1.25.3 (the tier-1 stand-in, too
-    old), quay/golang:1.25-bookworm with Go 1.25.5 (the tier-3 mirror) and rh/ubi9/ubi-minimal:9.6."""
+    """`<registry>/<run_id>-policy`: rh/ubi9/go-toolset:1.25 with Go 1.25.3 (the tier-1 stand-in,
+    too old), quay/golang:1.25-bookworm with Go 1.25.5 (the tier-3 mirror) and
+    rh/ubi9/ubi-minimal:9.6 (the seeded runtime)."""
     prefix = f"{REGISTRY}/{run_id}-policy"
     make_go_builder("1.25.3", f"{prefix}/rh/ubi9/go-toolset:1.25")
     make_go_builder("1.25.5", f"{prefix}/quay/golang:1.25-bookworm")
@@ -109,8 +119,15 @@ def services_yaml(run_id: str, services: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def seed_project(root: Path, run_id: str, prefix: str, *, services: Sequence[str] = SERVICES,
-                 exceptions: Mapping[str, str] = {}, rh_prefix: str | None = None) -> Path:  # noqa: B006
+def seed_project(
+    root: Path,
+    run_id: str,
+    prefix: str,
+    *,
+    services: Sequence[str] = SERVICES,
+    exceptions: Mapping[str, str] = {},
+    rh_prefix: str | None = None,
+) -> Path:
     return write_project(
         root,
         services_yaml(run_id, services),
@@ -138,7 +155,7 @@ def orch_stdout(root: Path, *args: str, env: Mapping[str, str] | None = None) ->
     return done.stdout
 
 
-# --- the refusal without an exception -------------------------------------------------------------
+# --- the refusal without an exception ------------------------------------------------------------
 
 
 def test_without_exception_build_refuses_naming_both_candidates(tmp_path: Path, run_id: str, mirror: str) -> None:
@@ -147,19 +164,22 @@ def test_without_exception_build_refuses_naming_both_candidates(tmp_path: Path, 
     out = ok(done, 4)
     assert "no builder image qualifies for service 'workflowexecution'" in out
     assert f"{TIER1} [tier 1 (red-hat-public), 1.25.3]: go 1.25.3 does not satisfy >=1.25.4" in out
-    assert re.search(rf"{re.escape(TIER3)} \[tier 2 \(internal-mirror, requires an exception\), 1\.25\.5\]: "
-                     rf".*no exception record covers {re.escape(TIER3)}", out), out
+    assert re.search(
+        rf"{re.escape(TIER3)} \[tier 2 \(internal-mirror, requires an exception\), 1\.25\.5\]: "
+        rf".*no exception record covers {re.escape(TIER3)}",
+        out,
+    ), out
     assert "orch exception new --service workflowexecution --stage builder" in out
     # the lock was written on the way: both candidates probed
     lock = (root / "orch.lock").read_text()
-    assert "1.25.3" in lock and "1.25.5" in lock
+    assert "1.25.3" in lock
+    assert "1.25.5" in lock
 
 
-# --- the exception in force ------------------------------------------------------------------------
+# --- the exception in force ----------------------------------------------------------------------
 
 
-def test_approved_exception_selects_the_mirror_for_the_named_service(
-        tmp_path: Path, run_id: str, mirror: str) -> None:
+def test_approved_exception_selects_the_mirror_for_the_named_service(tmp_path: Path, run_id: str, mirror: str) -> None:
     root = seed_project(tmp_path, run_id, mirror, exceptions={"EXC-001": EXC_001})
     ok(orch("lock", cwd=root))
     services = plan_json(root)
@@ -171,7 +191,9 @@ def test_approved_exception_selects_the_mirror_for_the_named_service(
     assert builder["digest"] == index_digest(f"{mirror}/quay/golang:1.25-bookworm")
     # the service the exception does not name gets no builder (the plan writes "" for none), and why
     other = services["notification"]["builder"]
-    assert not other["image"] and other["exception"] is None and other["digest"] is None
+    assert not other["image"]
+    assert other["exception"] is None
+    assert other["digest"] is None
     assert any("exception EXC-001 does not name service 'notification'" in r for r in other["rejected"])
 
 
@@ -188,19 +210,20 @@ def test_exception_is_refused_for_a_service_it_does_not_name(tmp_path: Path, run
 
 
 def test_expired_exception_allows_nothing(tmp_path: Path, run_id: str, mirror: str) -> None:
-    root = seed_project(tmp_path, run_id, mirror, services=("workflowexecution",),
-                        exceptions={"EXC-001": EXC_001})
+    root = seed_project(tmp_path, run_id, mirror, services=("workflowexecution",), exceptions={"EXC-001": EXC_001})
     env = {"ORCH_TODAY": "2027-07-01"}
     out = ok(orch("build", "--only", "workflowexecution", cwd=root, env=env), 4)
     assert "exception EXC-001 expired on 2027-06-30" in out
     audit = ok(orch("policy", "audit", cwd=root, env=env), 4)
-    assert re.search(r"policy/exceptions/EXC-001\.yaml:\d+: error expired EXC-001: expired on 2027-06-30 "
-                     r"\(1 day ago\)", audit), audit
+    assert re.search(
+        r"policy/exceptions/EXC-001\.yaml:\d+: error expired EXC-001: expired on 2027-06-30 "
+        r"\(1 day ago\)",
+        audit,
+    ), audit
 
 
 def test_past_review_is_a_warning(tmp_path: Path, run_id: str, mirror: str) -> None:
-    root = seed_project(tmp_path, run_id, mirror, services=("workflowexecution",),
-                        exceptions={"EXC-001": EXC_001})
+    root = seed_project(tmp_path, run_id, mirror, services=("workflowexecution",), exceptions={"EXC-001": EXC_001})
     env = {"ORCH_TODAY": "2026-03-01"}
     audit = ok(orch("policy", "audit", cwd=root, env=env), 0)
     assert re.search(r"EXC-001\.yaml:\d+: warning past-review EXC-001: past its review date 2026-02-09", audit), audit
@@ -212,17 +235,22 @@ def test_past_review_is_a_warning(tmp_path: Path, run_id: str, mirror: str) -> N
     assert builder["exception"] == "EXC-001"
 
 
-# --- the revert condition --------------------------------------------------------------------------
+# --- the revert condition ------------------------------------------------------------------------
 
 
-def test_tier_one_catching_up_makes_the_exception_no_longer_needed(
-        tmp_path: Path, run_id: str, mirror: str) -> None:
+def test_tier_one_catching_up_makes_the_exception_no_longer_needed(tmp_path: Path, run_id: str, mirror: str) -> None:
     # its own tier-1 prefix, so overwriting the tag affects no other test
     rh = f"{REGISTRY}/{run_id}-policy-upd/rh"
     _imagetools_copy(f"{rh}/ubi9/go-toolset:1.25", f"{mirror}/rh/ubi9/go-toolset:1.25")
     _imagetools_copy(f"{rh}/ubi9/ubi-minimal:9.6", f"{mirror}/rh/ubi9/ubi-minimal:9.6")
-    root = seed_project(tmp_path, run_id, mirror, services=("workflowexecution",),
-                        exceptions={"EXC-001": EXC_001}, rh_prefix=rh)
+    root = seed_project(
+        tmp_path,
+        run_id,
+        mirror,
+        services=("workflowexecution",),
+        exceptions={"EXC-001": EXC_001},
+        rh_prefix=rh,
+    )
     ok(orch("lock", cwd=root))
     assert plan_json(root)["workflowexecution"]["builder"]["exception"] == "EXC-001"
     old = index_digest(f"{rh}/ubi9/go-toolset:1.25")
@@ -241,13 +269,16 @@ def test_tier_one_catching_up_makes_the_exception_no_longer_needed(
     assert builder["digest"] == new
 
     audit = ok(orch("policy", "audit", cwd=root), 0)
-    assert re.search(rf"EXC-001\.yaml:\d+: warning no-longer-needed EXC-001: no longer needed: "
-                     rf"{re.escape(TIER1)} \(tier 1\) now carries go 1\.25\.5 which satisfies >=1\.25\.5", audit), audit
+    assert re.search(
+        rf"EXC-001\.yaml:\d+: warning no-longer-needed EXC-001: no longer needed: "
+        rf"{re.escape(TIER1)} \(tier 1\) now carries go 1\.25\.5 which satisfies >=1\.25\.5",
+        audit,
+    ), audit
     assert "orch exception retire EXC-001" in audit
     assert " 0 errors" in audit
 
 
-# --- Dockerfile lint ----------------------------------------------------------------------------------
+# --- Dockerfile lint -----------------------------------------------------------------------------
 
 BAD_DOCKERFILES = {
     # line 2: a prohibited registry in a literal FROM
@@ -283,21 +314,35 @@ def goarch_dockerfile(name: str) -> str:
 
 
 def goarch_run_line() -> int:
-    """The line of the RUN instruction that hard-codes GOARCH. The GOARCH itself sits on a continuation
-    line below it; orch reports the instruction's first line (dockerfile.py joins continuations, so the
-    offset inside the instruction is lost)."""
+    """The line of the RUN instruction that hard-codes GOARCH. The GOARCH itself sits on a
+    continuation line below it; orch reports the instruction's first line (dockerfile.py joins
+    continuations, so the offset inside the instruction is lost)."""
     lines = goarch_dockerfile("goarch").splitlines()
     at = next(n for n, text in enumerate(lines, 1) if "GOARCH=amd64" in text)
     return next(n for n in range(at, 0, -1) if lines[n - 1].startswith("RUN "))
 
 
 def lint_project(root: Path, run_id: str, prefix: str, dockerfiles: Mapping[str, str]) -> Path:
-    lines = ["version: 1", "project: lint", f"registry: {REGISTRY}/{run_id}-policy/lint", "services:"]
+    lines = [
+        "version: 1",
+        "project: lint",
+        f"registry: {REGISTRY}/{run_id}-policy/lint",
+        "services:",
+    ]
     for name in dockerfiles:
-        lines += [f"  {name}:", f"    dockerfile: dockerfiles/{name}.Dockerfile", "    context: src",
-                  '    toolchain: {name: go, version: ">=1.25.4"}']
-    return write_project(root, "\n".join(lines) + "\n", programs={n: go_main(n) for n in dockerfiles},
-                         dockerfiles=dockerfiles, policy=policy_text(f"{prefix}/rh", f"{prefix}/quay"))
+        lines += [
+            f"  {name}:",
+            f"    dockerfile: dockerfiles/{name}.Dockerfile",
+            "    context: src",
+            '    toolchain: {name: go, version: ">=1.25.4"}',
+        ]
+    return write_project(
+        root,
+        "\n".join(lines) + "\n",
+        programs={n: go_main(n) for n in dockerfiles},
+        dockerfiles=dockerfiles,
+        policy=policy_text(f"{prefix}/rh", f"{prefix}/quay"),
+    )
 
 
 def test_policy_check_reports_each_finding_at_its_line(tmp_path: Path, run_id: str) -> None:
@@ -322,7 +367,14 @@ def test_policy_check_reports_each_finding_at_its_line(tmp_path: Path, run_id: s
     found = set()
     for result in sarif["runs"][0]["results"]:
         loc = result["locations"][0]["physicalLocation"]
-        found.add((loc["artifactLocation"]["uri"], loc["region"]["startLine"], result["ruleId"], result["level"]))
+        found.add(
+            (
+                loc["artifactLocation"]["uri"],
+                loc["region"]["startLine"],
+                result["ruleId"],
+                result["level"],
+            )
+        )
     assert expected <= found, found
 
     data = json.loads(orch("policy", "check", "--format", "json", cwd=root).stdout)
@@ -333,18 +385,30 @@ def test_policy_check_with_only_the_goarch_warning_passes(tmp_path: Path, run_id
     prefix = f"{REGISTRY}/{run_id}-policy"
     root = lint_project(tmp_path, run_id, prefix, {"goarch": goarch_dockerfile("goarch")})
     text = ok(orch("policy", "check", cwd=root), 0)
-    assert f"dockerfiles/goarch.Dockerfile:{goarch_run_line()}: warning ORCH120 goarch: GOARCH is hard-coded to amd64" in text, text
+    where = f"dockerfiles/goarch.Dockerfile:{goarch_run_line()}"
+    assert f"{where}: warning ORCH120 goarch: GOARCH is hard-coded to amd64" in text, text
     assert "error ORCH" not in text
 
 
-# --- the exception life cycle ------------------------------------------------------------------------
+# --- the exception life cycle --------------------------------------------------------------------
 
 
 def test_exception_new_approve_retire(tmp_path: Path, run_id: str, mirror: str) -> None:
     root = seed_project(tmp_path, run_id, mirror, exceptions={"EXC-001": EXC_001})
-    out = orch_stdout(root, "exception", "new", "--service", "notification", "--stage", "builder",
-                      "--by", "bob", env={"ORCH_TODAY": "2026-01-20"})
-    assert "EXC-002.yaml" in out and "status: requested" in out
+    out = orch_stdout(
+        root,
+        "exception",
+        "new",
+        "--service",
+        "notification",
+        "--stage",
+        "builder",
+        "--by",
+        "bob",
+        env={"ORCH_TODAY": "2026-01-20"},
+    )
+    assert "EXC-002.yaml" in out
+    assert "status: requested" in out
     record = yaml.safe_load((root / "policy" / "exceptions" / "EXC-002.yaml").read_text())
     assert record["id"] == "EXC-002"
     assert record["status"] == "requested"
@@ -352,14 +416,29 @@ def test_exception_new_approve_retire(tmp_path: Path, run_id: str, mirror: str) 
     assert record["image"] == TIER3
     assert record["instead_of"] == TIER1
     request = (root / "policy" / "exceptions" / "EXC-002.md").read_text()
-    assert f"`{TIER1}`" in request and f"`{TIER3}`" in request
-    assert "| 1.25.3 |" in request and "| 1.25.5 |" in request
+    assert f"`{TIER1}`" in request
+    assert f"`{TIER3}`" in request
+    assert "| 1.25.3 |" in request
+    assert "| 1.25.5 |" in request
     assert "go 1.25.3 does not satisfy >=1.25.4" in request
 
-    ok(orch("exception", "approve", "EXC-002", "--by", "alice", cwd=root, env={"ORCH_TODAY": "2026-01-21"}))
+    ok(
+        orch(
+            "exception",
+            "approve",
+            "EXC-002",
+            "--by",
+            "alice",
+            cwd=root,
+            env={"ORCH_TODAY": "2026-01-21"},
+        )
+    )
     listing = orch_stdout(root, "exception", "list")
-    assert re.search(r"^EXC-002\s+approved\s+builder\s+" + re.escape(TIER3) + r"\s+services=notification",
-                     listing, re.M), listing
+    assert re.search(
+        r"^EXC-002\s+approved\s+builder\s+" + re.escape(TIER3) + r"\s+services=notification",
+        listing,
+        re.M,
+    ), listing
     approved = yaml.safe_load((root / "policy" / "exceptions" / "EXC-002.yaml").read_text())
     assert approved["approved_by"] == "alice"
     assert str(approved["approved_on"]) == "2026-01-21"

@@ -133,12 +133,15 @@ class Built:
     done: subprocess.CompletedProcess[str]
     report: dict[str, Any]
 
-    def rows(self, service: str, platform: str | None = None, check: str | None = None
-             ) -> list[dict[str, Any]]:
-        return [r for r in self.report["results"]
-                if r["service"] == service and r["step"] == "verify"
-                and (platform is None or r["platform"] == platform)
-                and (check is None or r["check"] == check)]
+    def rows(self, service: str, platform: str | None = None, check: str | None = None) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.report["results"]
+            if r["service"] == service
+            and r["step"] == "verify"
+            and (platform is None or r["platform"] == platform)
+            and (check is None or r["check"] == check)
+        ]
 
     def row(self, service: str, platform: str, check: str) -> dict[str, Any]:
         found = self.rows(service, platform, check)
@@ -160,8 +163,7 @@ def _pinned(entry: dict[str, Any]) -> str:
 
 
 def _docker(*args: str, cwd: Path | None = None, timeout: float = 600) -> str:
-    done = subprocess.run(["docker", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    done = subprocess.run(["docker", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, f"docker {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -171,7 +173,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Built:
     root = tmp_path_factory.mktemp("verify")
     prefix = f"{REGISTRY}/{run_id}-verify"
     write_project(
-        root, SERVICES.replace("REGISTRY", prefix),
+        root,
+        SERVICES.replace("REGISTRY", prefix),
         programs={
             "good": go_main("good"),
             "seedbug": TINY_MAIN.replace("NAME", "seedbug"),
@@ -226,9 +229,9 @@ def test_seedbug_arm64_image_holds_an_x86_64_binary(built: Built) -> None:
     assert arch["status"] == "failed"
     assert "linux/arm64 image holds an x86-64 binary at /usr/local/bin/seedbug" in arch["message"]
     buildinfo = built.rows("seedbug", ARM64, "go-buildinfo")
-    assert any(r["status"] == "failed"
-               and "GOARCH=amd64 but the platform is linux/arm64" in r["message"]
-               for r in buildinfo), buildinfo
+    assert any(
+        r["status"] == "failed" and "GOARCH=amd64 but the platform is linux/arm64" in r["message"] for r in buildinfo
+    ), buildinfo
     # The incident itself: the "arm64" image carries a go1.25.3 amd64 binary, so the advisory shows.
     assert any("golang/go#69255" in r["message"] for r in buildinfo), buildinfo
     # The arm64 startup runs the x86-64 binary. On an amd64 host the kernel runs it natively and it
@@ -280,9 +283,6 @@ def test_armcrash_fails_startup_only_on_emulated_arm64(built: Built) -> None:
         assert all(r["status"] == "passed" for r in built.rows("armcrash", ARM64, check)), check
 
 
-# orchestrator/engine/retry.py passes tenacity's deprecated `initial=` (tenacity 9.2 warns); in a
-# subprocess that is only a warning, in process it would be an error under filterwarnings=error.
-@pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning")
 def test_wrongbase_final_stage_not_the_pinned_runtime(built: Built, tmp_path: Path) -> None:
     good = built.image("good")
     for arch in ("amd64", "arm64"):
@@ -293,15 +293,26 @@ def test_wrongbase_final_stage_not_the_pinned_runtime(built: Built, tmp_path: Pa
             _docker("rm", cid)
     (tmp_path / "Dockerfile").write_text(SCRATCH_DOCKERFILE)
     ref = f"{built.prefix}/wrongbase:x"
-    _docker("buildx", "build", "--platform", "linux/amd64,linux/arm64", "--provenance=false",
-            "--load", "-t", ref, str(tmp_path))
+    _docker(
+        "buildx",
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--provenance=false",
+        "--load",
+        "-t",
+        ref,
+        str(tmp_path),
+    )
 
     runtime = next(i for i in built.lock()["images"] if i["name"].endswith("ubi-minimal:9.6"))
     pin = RuntimePin(runtime["name"], _pinned(runtime), runtime["digest"])
     verifier = Verifier(RetryingEngine(DockerEngine()), RetryingRegistry(RegistryClient()), ())
-    index, verdicts = verifier.verify(VerifyTarget(
-        image=ref, platforms=(AMD64, ARM64), binaries=("/usr/local/bin/good",), toolchain="go",
-        runtime=pin))
+    index, verdicts = verifier.verify(
+        VerifyTarget(
+            image=ref, platforms=(AMD64, ARM64), binaries=("/usr/local/bin/good",), toolchain="go", runtime=pin
+        )
+    )
     assert index.passed, index
     assert [v.platform for v in verdicts] == [AMD64, ARM64]
     for verdict in verdicts:
@@ -318,19 +329,38 @@ def test_standalone_verify_of_images_orch_did_not_build(built: Built, tmp_path: 
     lock = {i["name"]: i for i in built.lock()["images"]}
     builder = lock["registry.access.redhat.com/ubi9/go-toolset:1.25"]
     runtime = lock["registry.access.redhat.com/ubi9/ubi-minimal:9.6"]
-    args = ["--build-arg", f"BUILDER_IMAGE={_pinned(builder)}",
-            "--build-arg", f"RUNTIME_IMAGE={_pinned(runtime)}"]
+    args = ["--build-arg", f"BUILDER_IMAGE={_pinned(builder)}", "--build-arg", f"RUNTIME_IMAGE={_pinned(runtime)}"]
     bad, good = f"{built.prefix}/standalone:1", f"{built.prefix}/standalone:good"
     for ref, dockerfile in ((bad, "seedbug"), (good, "good")):
-        _docker("buildx", "build", "--platform", "linux/amd64,linux/arm64", "--provenance=false",
-                "--sbom=false", "--push", *args,
-                "-f", str(built.root / "dockerfiles" / f"{dockerfile}.Dockerfile"), "-t", ref,
-                str(built.root / "src"))
+        _docker(
+            "buildx",
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--provenance=false",
+            "--sbom=false",
+            "--push",
+            *args,
+            "-f",
+            str(built.root / "dockerfiles" / f"{dockerfile}.Dockerfile"),
+            "-t",
+            ref,
+            str(built.root / "src"),
+        )
     elsewhere = tmp_path / "elsewhere"  # no services.yaml here: standalone needs none
     elsewhere.mkdir()
 
-    done = orch("verify", bad, "--binary", "/usr/local/bin/seedbug", "--platform", "linux/arm64",
-                "--report", str(tmp_path / "bad"), cwd=elsewhere)
+    done = orch(
+        "verify",
+        bad,
+        "--binary",
+        "/usr/local/bin/seedbug",
+        "--platform",
+        "linux/arm64",
+        "--report",
+        str(tmp_path / "bad"),
+        cwd=elsewhere,
+    )
     assert done.returncode == 7, done.stdout + done.stderr
     assert "x86-64" in done.stdout + done.stderr
     rows = json.loads((tmp_path / "bad" / "report.json").read_text())["results"]
@@ -338,8 +368,19 @@ def test_standalone_verify_of_images_orch_did_not_build(built: Built, tmp_path: 
     assert arch["status"] == "failed"
     assert "linux/arm64 image holds an x86-64 binary at /usr/local/bin/seedbug" in arch["message"]
 
-    done = orch("verify", good, "--binary", "/usr/local/bin/good", "--startup-cmd", "--version",
-                "--expect", "exit-0", "--report", str(tmp_path / "good"), cwd=elsewhere)
+    done = orch(
+        "verify",
+        good,
+        "--binary",
+        "/usr/local/bin/good",
+        "--startup-cmd",
+        "--version",
+        "--expect",
+        "exit-0",
+        "--report",
+        str(tmp_path / "good"),
+        cwd=elsewhere,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     rows = json.loads((tmp_path / "good" / "report.json").read_text())["results"]
     assert all(r["status"] == "passed" for r in rows), rows
@@ -348,5 +389,4 @@ def test_standalone_verify_of_images_orch_did_not_build(built: Built, tmp_path: 
     assert startup[ARM64]["emulated"] is True
     assert startup[AMD64]["emulated"] is False
     # Go build info is read from any Go binary, even when no --go requirement is given.
-    assert {r["check"] for r in rows if r["platform"] == ARM64} == \
-        {"arch", "static", "go-buildinfo", "startup"}
+    assert {r["check"] for r in rows if r["platform"] == ARM64} == {"arch", "static", "go-buildinfo", "startup"}

@@ -68,12 +68,9 @@ def make_elf(
     total = base + len(body)
     phdrs.insert(0, (1, 6, 0, total))
     header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
-    header += struct.pack(
-        "<HHIQQQIHHHHHH", e_type, machine, 1, 0x1000, 64, 0, 0, 64, 56, len(phdrs), 64, 0, 0
-    )
+    header += struct.pack("<HHIQQQIHHHHHH", e_type, machine, 1, 0x1000, 64, 0, 0, 64, 56, len(phdrs), 64, 0, 0)
     table = b"".join(
-        struct.pack("<IIQQQQQQ", p_type, flags, off, off, off, size, size, 8)
-        for p_type, flags, off, size in phdrs
+        struct.pack("<IIQQQQQQ", p_type, flags, off, off, off, size, size, 8) for p_type, flags, off, size in phdrs
     )
     return header + table + bytes(body)
 
@@ -188,10 +185,7 @@ class LayoutBuilder:
     ) -> dict[str, object]:
         """Writes layers, config and manifest; returns the manifest descriptor for an index."""
         os_name, arch, *variant = platform.split("/")
-        diff_ids = [
-            _digest(gzip.decompress(layer) if layer[:2] == b"\x1f\x8b" else layer)
-            for layer in layers
-        ]
+        diff_ids = [_digest(gzip.decompress(layer) if layer[:2] == b"\x1f\x8b" else layer) for layer in layers]
         cfg: dict[str, object] = {
             "os": os_name,
             "architecture": arch,
@@ -203,8 +197,7 @@ class LayoutBuilder:
         config_digest, config_size = self.json_blob(cfg)
         layer_descs = [
             {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar"
-                + ("+gzip" if layer[:2] == b"\x1f\x8b" else ""),
+                "mediaType": "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if layer[:2] == b"\x1f\x8b" else ""),
                 "digest": self.blob(layer),
                 "size": len(layer),
             }
@@ -230,9 +223,7 @@ class LayoutBuilder:
         }
         return descriptor
 
-    def finish(
-        self, manifests: Sequence[Mapping[str, object]], *, wrap_in_index: bool = True
-    ) -> str | None:
+    def finish(self, manifests: Sequence[Mapping[str, object]], *, wrap_in_index: bool = True) -> str | None:
         """Writes index.json (one entry: an image index over `manifests`, like buildx's OCI
         exporter) and oci-layout; returns the image index digest (None when not wrapped)."""
         (self.root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')

@@ -178,9 +178,7 @@ def seed_facts(tier1_125: str = "1.25.3") -> dict[str, ResolvedImage]:
     )
 
 
-def choices_for(
-    setup: Setup, found: Mapping[str, ResolvedImage], today: dt.date
-) -> dict[str, BuilderChoice | None]:
+def choices_for(setup: Setup, found: Mapping[str, ResolvedImage], today: dt.date) -> dict[str, BuilderChoice | None]:
     return {
         name: choose_builder(
             setup.policy,

@@ -42,9 +42,7 @@ def plan_json(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> di
 # --- exit codes ----------------------------------------------------------------------------------
 
 
-def test_config_error_exits_2_with_file_and_line(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_config_error_exits_2_with_file_and_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_project(tmp_path, services("services:\n  api:\n    dockerfil: Dockerfile\n"))
     code, out, err = run(capsys, "-f", str(path), "graph")
     assert code == 2
@@ -91,9 +89,7 @@ def test_unknown_arch_exits_2(capsys: pytest.CaptureFixture[str], diamond: Path)
     "argv",
     [["graph", "--bogus"], ["frobnicate"], ["plan", "--json=yes"], ["build", "--jobs", "0"]],
 )
-def test_bad_flags_exit_2(
-    capsys: pytest.CaptureFixture[str], diamond: Path, argv: list[str]
-) -> None:
+def test_bad_flags_exit_2(capsys: pytest.CaptureFixture[str], diamond: Path, argv: list[str]) -> None:
     code, out, err = run(capsys, "-f", str(diamond), *argv)
     assert code == 2
     assert out == ""
@@ -143,9 +139,7 @@ def test_services_file_from_the_environment(
 # --- plan --json ---------------------------------------------------------------------------------
 
 
-def test_plan_json_has_waves_and_services(
-    capsys: pytest.CaptureFixture[str], diamond: Path
-) -> None:
+def test_plan_json_has_waves_and_services(capsys: pytest.CaptureFixture[str], diamond: Path) -> None:
     data = plan_json(capsys, diamond)
     assert data["project"] == "demo"
     assert data["registry"] == "127.0.0.1:5000/demo"
@@ -162,9 +156,7 @@ def test_plan_json_has_waves_and_services(
     assert len(api["input_hash"]) == 64
 
 
-def test_plan_json_without_a_lock_leaves_digests_null(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_plan_json_without_a_lock_leaves_digests_null(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_project(tmp_path, chain({"base": (), "api": ("base",)}, toolchain=True))
     data = plan_json(capsys, path)
     for svc in data["services"]:
@@ -184,14 +176,11 @@ def test_plan_json_without_a_lock_leaves_digests_null(
         assert "RUNTIME_IMAGE" not in svc["build_args"]
 
 
-@pytest.mark.xfail(reason="plan.py writes image '' and the label 'go None' for an unchosen builder")
-def test_plan_json_unchosen_builder_is_null_not_empty(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_plan_json_unchosen_builder_is_null_not_empty(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_project(tmp_path, chain({"api": ()}, toolchain=True))
     svc = plan_json(capsys, path)["services"][0]
     assert svc["builder"]["image"] is None
-    assert "None" not in svc["labels"]["io.orch.builder.toolchain"]
+    assert not any(k.startswith("io.orch.builder") for k in svc["labels"])
 
 
 def test_plan_json_only_and_arch(capsys: pytest.CaptureFixture[str], diamond: Path) -> None:

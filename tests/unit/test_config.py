@@ -12,6 +12,7 @@ from project_files import HEADER, services, write_project
 from orchestrator.config import (
     MAX_DEPTH,
     MAX_NODES,
+    _scalar_constructor,
     load_policy,
     load_project,
     parse_yaml,
@@ -113,9 +114,7 @@ def test_wrong_type_of_a_list_item_points_at_the_item() -> None:
             """
         )
     )
-    assert str(err).startswith(
-        "services.yaml:9: services.api.tags.1: Input should be a valid string"
-    )
+    assert str(err).startswith("services.yaml:9: services.api.tags.1: Input should be a valid string")
 
 
 def test_missing_required_top_level_key() -> None:
@@ -218,14 +217,21 @@ def test_further_problems_are_counted() -> None:
         ),
     ],
 )
-def test_field_validation_errors_name_line_and_key(
-    body: str, line: int, key: str, text: str
-) -> None:
+def test_field_validation_errors_name_line_and_key(body: str, line: int, key: str, text: str) -> None:
     err = parse_error(HEADER + body)
     assert err.line == line
     assert err.key == key
     assert str(err).startswith(f"services.yaml:{line}: {key}: ")
     assert text in str(err)
+
+
+def test_platforms_are_normalised() -> None:
+    spec = validate(
+        ServicesFile,
+        parse_yaml(HEADER + "platforms: [arm/v7, AMD64, linux/arm64/v8]\nservices: {}\n", "s"),
+        what="services file",
+    )
+    assert spec.platforms == ("linux/arm/v7", "linux/amd64", "linux/arm64")
 
 
 def test_a_service_without_a_body_is_an_error() -> None:
@@ -245,9 +251,7 @@ def test_a_service_without_a_body_is_an_error() -> None:
         ("    context: sub/../../x\n", "services.api.context", "sub/../../x"),
     ],
 )
-def test_context_outside_the_project_is_refused(
-    tmp_path: Path, line: str, key: str, rel: str
-) -> None:
+def test_context_outside_the_project_is_refused(tmp_path: Path, line: str, key: str, rel: str) -> None:
     root = tmp_path / "proj"
     err = load_text(root, HEADER + "services:\n  api:\n    dockerfile: Dockerfile\n" + line)
     assert err.key == key
@@ -284,9 +288,7 @@ def test_symlinked_context_out_of_the_project_is_refused(tmp_path: Path) -> None
     root = tmp_path / "proj"
     root.mkdir()
     (root / "ctx").symlink_to(outside, target_is_directory=True)
-    err = load_text(
-        root, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: ctx\n")
-    )
+    err = load_text(root, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: ctx\n"))
     assert err.key == "services.api.context"
     assert "leaves the project directory" in str(err)
 
@@ -295,12 +297,8 @@ def test_symlink_inside_the_project_is_fine(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
-    path = write_project(
-        tmp_path, services("services:\n  api:\n    dockerfile: alias/Dockerfile\n")
-    )
-    assert (
-        load_project(path).paths["api"].dockerfile == (tmp_path / "real" / "Dockerfile").resolve()
-    )
+    path = write_project(tmp_path, services("services:\n  api:\n    dockerfile: alias/Dockerfile\n"))
+    assert load_project(path).paths["api"].dockerfile == (tmp_path / "real" / "Dockerfile").resolve()
 
 
 def test_policy_outside_the_project_is_refused(tmp_path: Path) -> None:
@@ -326,17 +324,13 @@ def test_dockerfile_that_is_a_directory(tmp_path: Path) -> None:
 
 
 def test_context_that_is_a_file(tmp_path: Path) -> None:
-    err = load_text(
-        tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: main.go\n")
-    )
+    err = load_text(tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: main.go\n"))
     assert err.key == "services.api.context"
     assert "context 'main.go' is not a directory" in str(err)
 
 
 def test_missing_context(tmp_path: Path) -> None:
-    err = load_text(
-        tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: gone\n")
-    )
+    err = load_text(tmp_path, services("services:\n  api:\n    dockerfile: Dockerfile\n    context: gone\n"))
     assert err.key == "services.api.context"
     assert "path 'gone' does not exist" in str(err)
 
@@ -377,9 +371,7 @@ def test_non_standard_tags_are_refused(tag: str) -> None:
 
 
 def test_duplicate_keys_name_both_lines() -> None:
-    err = parse_error(
-        services("services:\n  api:\n    dockerfile: A\n    context: .\n    dockerfile: B\n")
-    )
+    err = parse_error(services("services:\n  api:\n    dockerfile: A\n    context: .\n    dockerfile: B\n"))
     assert str(err) == "services.yaml:8: duplicate key 'dockerfile' (first on line 6)"
 
 
@@ -407,9 +399,7 @@ def test_recursive_alias_is_an_error() -> None:
 def test_deep_nesting_through_aliases_is_bounded() -> None:
     n = 600
     text = (
-        "a: &a " + "[" * n + "]" * n + "\n"
-        "b: &b " + "[" * n + "*a" + "]" * n + "\n"
-        "c: " + "[" * n + "*b" + "]" * n + "\n"
+        "a: &a " + "[" * n + "]" * n + "\nb: &b " + "[" * n + "*a" + "]" * n + "\nc: " + "[" * n + "*b" + "]" * n + "\n"
     )
     err = parse_error(text)
     assert f"nested more than {MAX_DEPTH} levels deep" in str(err)
@@ -417,9 +407,7 @@ def test_deep_nesting_through_aliases_is_bounded() -> None:
 
 def test_merge_keys_are_refused() -> None:
     err = parse_error("base: &b {dockerfile: D}\nservices:\n  api:\n    <<: *b\n")
-    assert (
-        str(err) == "services.yaml:4: YAML merge keys ('<<') are not supported; write the keys out"
-    )
+    assert str(err) == "services.yaml:4: YAML merge keys ('<<') are not supported; write the keys out"
 
 
 def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
@@ -478,6 +466,34 @@ def test_unreadable_scalar_names_the_line() -> None:
     assert "cannot read value '2001-13-45'" in str(err)
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("!!bool maybe", "cannot read value 'maybe': not a valid bool"),
+        ("!!timestamp soon", "cannot read value 'soon': not a valid timestamp"),
+        ("!!timestamp 0000-01-01", "year 0 is out of range"),
+        ("!!float fast", "could not convert string to float"),
+        ("!!int zz", "invalid literal for int()"),
+        ("!!map text", "YAML tag 'tag:yaml.org,2002:map' needs a collection, not the text 'text'"),
+        ("!!seq text", "needs a collection"),
+    ],
+)
+def test_explicit_standard_tags_with_bad_values(value: str, reason: str) -> None:
+    err = parse_error(f"a: 1\nb: {value}\n")
+    assert err.line == 2
+    assert reason in str(err)
+
+
+def test_explicit_standard_tags_with_good_values() -> None:
+    doc = parse_yaml("a: !!int '0x10'\nb: !!str 1\nc: !!float 1\nd: !!bool yes\n", "s.yaml")
+    assert doc.data == {"a": 16, "b": "1", "c": 1.0, "d": True}
+
+
+def test_scalars_are_not_remembered_between_loads() -> None:
+    parse_yaml("a: 1\nb: [2, 3]\n", "s.yaml")
+    assert not _scalar_constructor.constructed_objects
+
+
 def test_missing_services_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_project(tmp_path / "services.yaml")
@@ -503,9 +519,7 @@ def test_policy_loads(tmp_path: Path) -> None:
 def test_missing_policy_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_policy(tmp_path / "policy")
-    assert str(info.value).startswith(
-        f"{tmp_path / 'policy' / 'policy.yaml'}: policy file not found"
-    )
+    assert str(info.value).startswith(f"{tmp_path / 'policy' / 'policy.yaml'}: policy file not found")
 
 
 def test_policy_schema_error_names_the_line(tmp_path: Path) -> None:
@@ -520,10 +534,7 @@ def test_policy_schema_error_names_the_line(tmp_path: Path) -> None:
 
 
 def test_duplicate_exception_ids_are_refused(tmp_path: Path) -> None:
-    record = (
-        "id: EXC-1\nstatus: requested\nservices: [api]\nimage: golang:1.25\n"
-        "reason: r\nexpires: 2030-01-01\n"
-    )
+    record = "id: EXC-1\nstatus: requested\nservices: [api]\nimage: golang:1.25\nreason: r\nexpires: 2030-01-01\n"
     write_project(
         tmp_path,
         services("services: {}\n"),

@@ -186,9 +186,7 @@ def test_via_args_are_transitive_and_quoted_defaults() -> None:
         ("a\\$V", {}, "a$V"),
     ],
 )
-def test_substitution_forms(
-    from_arg: str, build_args: dict[str, str], expected: str | None
-) -> None:
+def test_substitution_forms(from_arg: str, build_args: dict[str, str], expected: str | None) -> None:
     text = f"ARG V\nFROM {from_arg}\n"
     d = parse_dockerfile(text, build_args=build_args)
     assert d.stages[0].base_resolved == expected

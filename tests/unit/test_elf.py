@@ -46,17 +46,14 @@ def test_static_aarch64_executable() -> None:
 
 
 def test_dynamic_executable() -> None:
-    data = make_elf(
-        EM_AARCH64, e_type=ET_DYN, interpreter="/lib/ld-musl-aarch64.so.1", needed=["libc.so.6"]
-    )
+    data = make_elf(EM_AARCH64, e_type=ET_DYN, interpreter="/lib/ld-musl-aarch64.so.1", needed=["libc.so.6"])
     info = read_elf(data)
     assert info.interpreter == "/lib/ld-musl-aarch64.so.1"
     assert info.needed == ("libc.so.6",)
     assert not info.is_static
     assert info.file_type == "pie executable"
     assert info.describe() == (
-        "ELF 64-bit AArch64 pie executable, dynamically linked "
-        "(interpreter /lib/ld-musl-aarch64.so.1, needs libc.so.6)"
+        "ELF 64-bit AArch64 pie executable, dynamically linked (interpreter /lib/ld-musl-aarch64.so.1, needs libc.so.6)"
     )
 
 

@@ -212,9 +212,7 @@ def test_waves_are_topological_generations_sorted_by_name() -> None:
 
 
 def test_every_wave_only_needs_earlier_waves() -> None:
-    edges = {
-        f"s{i:02d}": tuple(f"s{j:02d}" for j in range(i) if (i * 7 + j) % 5 == 0) for i in range(40)
-    }
+    edges = {f"s{i:02d}": tuple(f"s{j:02d}" for j in range(i) if (i * 7 + j) % 5 == 0) for i in range(40)}
     graph = build_graph(svcs(edges))
     seen: set[str] = set()
     for wave in waves(graph):

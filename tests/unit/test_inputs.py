@@ -115,9 +115,7 @@ def test_later_patterns_win(tmp_path: Path) -> None:
 
 def test_ignore_everything_but(tmp_path: Path) -> None:
     make(tmp_path, MONO)
-    got = names(
-        context_files(tmp_path, sources=None, ignore=["*", "!services/api", "**/*_test.go"])
-    )
+    got = names(context_files(tmp_path, sources=None, ignore=["*", "!services/api", "**/*_test.go"]))
     assert got == ["services/api/main.go", "services/api/testdata/big.bin"]
 
 
@@ -230,9 +228,7 @@ def test_hash_covers_path_mode_and_content(tmp_path: Path) -> None:
 
 def test_hash_ignores_order_of_arguments(tmp_path: Path) -> None:
     make(tmp_path, {"a": "1", "b/c": "2"})
-    assert hash_files(tmp_path, [Path("b/c"), Path("a")]) == hash_files(
-        tmp_path, [Path("a"), Path("b/c"), Path("a")]
-    )
+    assert hash_files(tmp_path, [Path("b/c"), Path("a")]) == hash_files(tmp_path, [Path("a"), Path("b/c"), Path("a")])
 
 
 def test_symlinks(tmp_path: Path) -> None:
@@ -304,9 +300,7 @@ def test_monorepo_is_fast(tmp_path: Path) -> None:
     assert elapsed < 5
 
 
-def test_walk_prunes_ignored_and_unreached_dirs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_walk_prunes_ignored_and_unreached_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make(tmp_path, MONO)
     visited: list[str] = []
     real_scandir = os.scandir

@@ -176,7 +176,7 @@ def test_zstd_layer_without_zstd_support_is_a_clear_error(tmp_path: Path) -> Non
     builder.finish([image])
     pytest.importorskip("orchestrator")  # keeps the test meaningful whether or not zstd exists
     try:
-        import zstandard  # type: ignore[import-not-found]  # noqa: F401, PLC0415
+        import zstandard  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
         with pytest.raises(LayoutError, match="zstd"):
             ImageLayout.open(tmp_path).read_file("linux/amd64", "/x")
@@ -196,9 +196,7 @@ def test_read_from_top_layer_is_fast(tmp_path: Path) -> None:
 def test_read_file_from_tar(tmp_path: Path) -> None:
     single = tar_bytes([file("server", b"binary")])  # `docker cp CID:/app/server -`
     assert read_file_from_tar(io.BytesIO(single), "/app/server") == b"binary"
-    export = tar_bytes(
-        [directory("app"), file("app/server", b"real"), symlink("app/link", "server")]
-    )
+    export = tar_bytes([directory("app"), file("app/server", b"real"), symlink("app/link", "server")])
     path = tmp_path / "export.tar"
     path.write_bytes(export)
     assert read_file_from_tar(path, "/app/server") == b"real"

@@ -30,9 +30,7 @@ from orchestrator.policy.audit import AuditItem, audit, audit_errors
 DAY_AFTER = dt.date(2026, 1, 10)
 
 
-def run(
-    setup: Setup, today: dt.date, found: dict[str, ResolvedImage] | None = None
-) -> list[AuditItem]:
+def run(setup: Setup, today: dt.date, found: dict[str, ResolvedImage] | None = None) -> list[AuditItem]:
     found = found if found is not None else seed_facts()
     return audit(
         setup.policy,
@@ -49,9 +47,7 @@ def kinds(items: list[AuditItem]) -> list[tuple[str, str, str]]:
 
 
 def one_service(tmp_path: Path, record: str = EXC_001) -> Setup:
-    return make_project(
-        tmp_path, {"workflowexecution": ORCH_DOCKERFILE}, exceptions={"EXC-001": record}
-    )
+    return make_project(tmp_path, {"workflowexecution": ORCH_DOCKERFILE}, exceptions={"EXC-001": record})
 
 
 def test_in_force_and_used(tmp_path: Path) -> None:
@@ -83,9 +79,7 @@ def test_past_review_is_a_warning(tmp_path: Path) -> None:
 def test_expiring_soon_is_a_warning(tmp_path: Path) -> None:
     items = run(one_service(tmp_path), dt.date(2026, 3, 20))
     assert ("EXC-001", "expiring-soon", "warning") in kinds(items)
-    assert "expires in 20 days (2026-04-09)" in next(
-        i.message for i in items if i.kind == "expiring-soon"
-    )
+    assert "expires in 20 days (2026-04-09)" in next(i.message for i in items if i.kind == "expiring-soon")
 
 
 def test_needed_by_a_service_it_does_not_name_is_an_error(tmp_path: Path) -> None:

@@ -33,12 +33,8 @@ REQUESTED = (
 )
 
 
-def setup_with(
-    tmp_path: Path, record: str, services: tuple[str, ...] = ("workflowexecution",)
-) -> Setup:
-    return make_project(
-        tmp_path, dict.fromkeys(services, ORCH_DOCKERFILE), exceptions={"EXC-001": record}
-    )
+def setup_with(tmp_path: Path, record: str, services: tuple[str, ...] = ("workflowexecution",)) -> Setup:
+    return make_project(tmp_path, dict.fromkeys(services, ORCH_DOCKERFILE), exceptions={"EXC-001": record})
 
 
 def write_and_reload(setup: Setup, text: str):  # type: ignore[no-untyped-def]
@@ -88,10 +84,7 @@ def test_retire_replaces_an_existing_retired_on(tmp_path: Path) -> None:
 
 
 def test_approve_appends_missing_keys(tmp_path: Path) -> None:
-    minimal = (
-        "id: EXC-001\nstatus: requested\nservices: [a]\nimage: x.io/a/b:1\nreason: r\n"
-        "expires: 2026-06-01"
-    )
+    minimal = "id: EXC-001\nstatus: requested\nservices: [a]\nimage: x.io/a/b:1\nreason: r\nexpires: 2026-06-01"
     setup = setup_with(tmp_path, minimal)
     text = set_status(setup.policy.exceptions[0], "approved", by="Jane Doe: security", on=TODAY)
     record = write_and_reload(setup, text)
@@ -121,9 +114,7 @@ def test_approving_an_expired_request_is_refused(tmp_path: Path) -> None:
         ("rejected", "retired", "it cannot become retired"),
     ],
 )
-def test_transitions_that_make_no_sense(
-    tmp_path: Path, start: str, status: str, message: str
-) -> None:
+def test_transitions_that_make_no_sense(tmp_path: Path, start: str, status: str, message: str) -> None:
     setup = setup_with(tmp_path, EXC_001.replace("status: approved", f"status: {start}"))
     with pytest.raises(UsageError, match=message):
         set_status(setup.policy.exceptions[0], status, by="x", on=TODAY)  # type: ignore[arg-type]
@@ -136,9 +127,7 @@ def test_yaml_scalar_reads_back() -> None:
 
 def test_edit_keys_drops_a_block_value() -> None:
     text = "status: requested\napproved_by:\n  - a\n  - b\nexpires: 2026-01-01\n"
-    assert edit_keys(text, {"approved_by": "x"}) == (
-        "status: requested\napproved_by: x\nexpires: 2026-01-01\n"
-    )
+    assert edit_keys(text, {"approved_by": "x"}) == ("status: requested\napproved_by: x\nexpires: 2026-01-01\n")
 
 
 # --- drafting -----------------------------------------------------------------------------------

@@ -96,16 +96,10 @@ def test_prohibited_image_hidden_behind_arg_names_the_arg(tmp_path: Path) -> Non
 
 
 def test_image_from_build_arg_says_where_it_is_set(tmp_path: Path) -> None:
-    services = (
-        "  app:\n    dockerfile: services/app/Dockerfile\n"
-        "    build_args: {BASE: 'ghcr.io/acme/go:1'}\n"
-    )
+    services = "  app:\n    dockerfile: services/app/Dockerfile\n    build_args: {BASE: 'ghcr.io/acme/go:1'}\n"
     setup = make_project(
         tmp_path,
-        {
-            "app": "ARG BASE\nARG RUNTIME_IMAGE\nFROM ${BASE} AS b\n"
-            "FROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"
-        },
+        {"app": "ARG BASE\nARG RUNTIME_IMAGE\nFROM ${BASE} AS b\nFROM ${RUNTIME_IMAGE}\nCOPY --from=b / /\n"},
         services=services,
     )
     findings = run(setup)
@@ -145,8 +139,7 @@ def test_run_mount_from_an_image_is_checked(tmp_path: Path) -> None:
 def test_unlisted_registry_is_an_error(tmp_path: Path) -> None:
     findings = lint_one(
         tmp_path,
-        "FROM example.com/go:1 AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
-        "COPY --from=builder /app /app\n",
+        "FROM example.com/go:1 AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\nCOPY --from=builder /app /app\n",
     )
     assert rules(findings) == [("ORCH102", 1, "error")]
 
@@ -164,8 +157,7 @@ def test_unpinned_builder_is_a_warning(tmp_path: Path) -> None:
 def test_unresolvable_reference_is_a_warning(tmp_path: Path) -> None:
     findings = lint_one(
         tmp_path,
-        "ARG BASE\nFROM ${BASE} AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
-        "COPY --from=builder /app /app\n",
+        "ARG BASE\nFROM ${BASE} AS builder\nARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\nCOPY --from=builder /app /app\n",
     )
     assert rules(findings) == [("ORCH105", 2, "warning")]
     assert "BASE has no default" in findings[0].message
@@ -186,9 +178,7 @@ def test_other_service_is_an_in_graph_dependency(tmp_path: Path) -> None:
 
 
 def test_seed_dockerfile_for_the_service_its_exception_names(tmp_path: Path) -> None:
-    setup = make_project(
-        tmp_path, {"workflowexecution": SEED_DOCKERFILE}, exceptions={"EXC-001": EXC_001}
-    )
+    setup = make_project(tmp_path, {"workflowexecution": SEED_DOCKERFILE}, exceptions={"EXC-001": EXC_001})
     findings = run(setup)
     # the mirror is covered, ubi-minimal:latest is the runtime repository: only the GOARCH default
     assert rules(findings) == [("ORCH120", 6, "warning")]
@@ -211,9 +201,7 @@ def test_seed_dockerfile_for_a_service_the_exception_does_not_name(tmp_path: Pat
 
 
 def test_expired_exception_is_an_error(tmp_path: Path) -> None:
-    setup = make_project(
-        tmp_path, {"workflowexecution": SEED_DOCKERFILE}, exceptions={"EXC-001": EXC_001}
-    )
+    setup = make_project(tmp_path, {"workflowexecution": SEED_DOCKERFILE}, exceptions={"EXC-001": EXC_001})
     errors = lint_errors(run(setup, today=dt.date(2026, 5, 1)))
     assert [(f.rule, f.line) for f in errors] == [("ORCH103", 2)]
     assert "expired on 2026-04-09" in errors[0].message
@@ -228,9 +216,7 @@ def test_no_exception_at_all(tmp_path: Path) -> None:
 
 
 def test_literal_builder_other_than_the_chosen_one(tmp_path: Path) -> None:
-    setup = make_project(
-        tmp_path, {"workflowexecution": SEED_DOCKERFILE}, exceptions={"EXC-001": EXC_001}
-    )
+    setup = make_project(tmp_path, {"workflowexecution": SEED_DOCKERFILE}, exceptions={"EXC-001": EXC_001})
     findings = run(setup, chosen=TIER1_125)
     assert ("ORCH130", 2, "error") in rules(findings)
     f = next(f for f in findings if f.rule == "ORCH130")
@@ -296,8 +282,7 @@ def test_final_stage_through_a_runtime_based_service(tmp_path: Path) -> None:
         {
             "platform-base": "ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n",
             "middle": "FROM platform-base\n",
-            "app": "ARG BUILDER_IMAGE\nFROM ${BUILDER_IMAGE} AS b\n"
-            "FROM middle\nCOPY --from=b / /\n",
+            "app": "ARG BUILDER_IMAGE\nFROM ${BUILDER_IMAGE} AS b\nFROM middle\nCOPY --from=b / /\n",
         },
     )
     assert run(setup) == []
@@ -308,8 +293,7 @@ def test_final_stage_through_a_service_not_on_the_runtime(tmp_path: Path) -> Non
         tmp_path,
         {
             "platform-base": "FROM registry.access.redhat.com/ubi9/ubi:9.5\n",
-            "app": "ARG BUILDER_IMAGE\nFROM ${BUILDER_IMAGE} AS b\nFROM platform-base\n"
-            "COPY --from=b / /\n",
+            "app": "ARG BUILDER_IMAGE\nFROM ${BUILDER_IMAGE} AS b\nFROM platform-base\nCOPY --from=b / /\n",
         },
     )
     findings = run(setup)
@@ -318,8 +302,7 @@ def test_final_stage_through_a_service_not_on_the_runtime(tmp_path: Path) -> Non
         ("platform-base", "ORCH110", 1),
     ]
     assert (
-        "FROM platform-base, whose final stage is FROM registry.access.redhat.com/ubi9/ubi:9.5"
-        in findings[0].message
+        "FROM platform-base, whose final stage is FROM registry.access.redhat.com/ubi9/ubi:9.5" in findings[0].message
     )
 
 
@@ -430,9 +413,7 @@ def test_stages_the_target_does_not_need_are_not_linted(tmp_path: Path) -> None:
 
 def test_unknown_target_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     services = "  app:\n    dockerfile: services/app/Dockerfile\n    target: nope\n"
-    setup = make_project(
-        tmp_path, {"app": "ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"}, services=services
-    )
+    setup = make_project(tmp_path, {"app": "ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"}, services=services)
     findings = run(setup)
     assert [f.rule for f in findings] == ["ORCH110"]
     assert "no stage named 'nope'" in findings[0].message
@@ -443,9 +424,7 @@ def test_unknown_target_is_a_finding_not_a_crash(tmp_path: Path) -> None:
 
 def test_lint_service_directly(tmp_path: Path) -> None:
     setup = make_project(tmp_path, {"app": ORCH_DOCKERFILE})
-    df = parse_dockerfile(
-        "FROM docker.io/library/golang:1.25 AS b\nFROM ubi9\nCOPY --from=b / /\n", path="X"
-    )
+    df = parse_dockerfile("FROM docker.io/library/golang:1.25 AS b\nFROM ubi9\nCOPY --from=b / /\n", path="X")
     findings = lint_service(
         "app",
         setup.project.services["app"],

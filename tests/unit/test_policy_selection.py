@@ -119,9 +119,7 @@ def test_platform_missing_from_the_index_is_rejected_per_platform(tmp_path: Path
     )
     choice = choose(two_services(tmp_path), "workflowexecution", found)
     assert not choice.chosen
-    assert reasons(choice, TIER1_125) == (
-        "linux/arm64: the image index has no linux/arm64 manifest",
-    )
+    assert reasons(choice, TIER1_125) == ("linux/arm64: the image index has no linux/arm64 manifest",)
     assert reasons(choice, MIRROR) == (
         "linux/amd64: the image index has no linux/amd64 manifest",
         "linux/arm64: the image index has no linux/arm64 manifest",
@@ -130,24 +128,16 @@ def test_platform_missing_from_the_index_is_rejected_per_platform(tmp_path: Path
 
 def test_blocking_advisory_rejects(tmp_path: Path) -> None:
     policy = POLICY + (
-        "  - id: GO-BAD\n"
-        "    toolchain: go\n"
-        '    versions: "==1.25.5"\n'
-        "    summary: miscompiles everything\n"
+        '  - id: GO-BAD\n    toolchain: go\n    versions: "==1.25.5"\n    summary: miscompiles everything\n'
     )
     setup = two_services(tmp_path, policy=policy)
     choice = choose(setup, "workflowexecution", seed_facts(tier1_125="1.25.5"))
     assert not choice.chosen
-    assert reasons(choice, TIER1_125) == (
-        "advisory GO-BAD (all platforms): miscompiles everything",
-    )
+    assert reasons(choice, TIER1_125) == ("advisory GO-BAD (all platforms): miscompiles everything",)
 
 
 def test_emulated_advisory_only_warns(tmp_path: Path) -> None:
-    services = (
-        "  app:\n    dockerfile: services/app/Dockerfile\n"
-        "    toolchain: {name: go, version: '>=1.25.0'}\n"
-    )
+    services = "  app:\n    dockerfile: services/app/Dockerfile\n    toolchain: {name: go, version: '>=1.25.0'}\n"
     setup = make_project(tmp_path, {"app": ORCH_DOCKERFILE}, services=services)
     choice = choose(setup, "app")
     assert (choice.image, choice.version) == (TIER1_125, "1.25.3")
@@ -187,8 +177,7 @@ def test_require_builder_explains_every_candidate(tmp_path: Path) -> None:
     assert error.exit_code == ExitCode.POLICY
     assert int(error.exit_code) == 4
     assert error.message.splitlines()[0] == (
-        "no builder image qualifies for service 'notification' "
-        "(go >=1.25.5, linux/amd64, linux/arm64):"
+        "no builder image qualifies for service 'notification' (go >=1.25.5, linux/amd64, linux/arm64):"
     )
     for image, version in ((TIER1_124, "1.24.6"), (TIER1_125, "1.25.3"), (MIRROR, "1.25.5")):
         line = next(ln for ln in error.message.splitlines() if image in ln)

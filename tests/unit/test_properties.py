@@ -4,16 +4,18 @@ KeyError, TypeError, RecursionError, yaml or pydantic error escapes."""
 from __future__ import annotations
 
 import contextlib
+import json
 import string
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from project_files import DOCKERFILE, POLICY
 
-from orchestrator.config import load_policy, load_project, parse_yaml, validate
+from orchestrator.config import _resolve, load_policy, load_project, parse_yaml, validate
 from orchestrator.errors import OrchError
 from orchestrator.graph import build_graph, parse_arches, select
 from orchestrator.models import PolicyFile, ServicesFile
@@ -54,9 +56,7 @@ service = st.dictionaries(
     values,
     max_size=6,
 )  # fmt: skip
-service_names = st.one_of(
-    st.sampled_from(["api", "base", "gateway", "web", "on", "1"]), st.text(max_size=8)
-)
+service_names = st.one_of(st.sampled_from(["api", "base", "gateway", "web", "on", "1"]), st.text(max_size=8))
 services_doc = st.fixed_dictionaries(
     {
         "version": st.one_of(st.just(1), scalars),
@@ -71,9 +71,7 @@ valid_service = st.fixed_dictionaries(
     {"dockerfile": st.sampled_from(PATHS)},
     optional={
         "context": st.sampled_from(PATHS),
-        "depends_on": st.lists(
-            st.sampled_from(["api", "base", "gateway", "web", "zz"]), max_size=3
-        ),
+        "depends_on": st.lists(st.sampled_from(["api", "base", "gateway", "web", "zz"]), max_size=3),
         "platforms": st.lists(st.sampled_from(["amd64", "arm64", "linux/arm/v7"]), max_size=2),
     },
 )
@@ -82,9 +80,7 @@ valid_doc = st.fixed_dictionaries(
         "version": st.just(1),
         "project": st.just("demo"),
         "registry": st.just("r"),
-        "services": st.dictionaries(
-            st.sampled_from(["api", "base", "gateway", "web"]), valid_service, max_size=4
-        ),
+        "services": st.dictionaries(st.sampled_from(["api", "base", "gateway", "web"]), valid_service, max_size=4),
     },
     optional={"policy": st.sampled_from(PATHS)},
 )
@@ -145,6 +141,46 @@ def test_arch_values_raise_only_orch_errors(values: list[str]) -> None:
         parse_arches(values)
 
 
+TAGS = ["!!str", "!!int", "!!float", "!!bool", "!!null", "!!timestamp", "!!map", "!!seq",
+        "!!binary", "!!python/name:os.system", "!x", ""]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(TAGS), st.text(alphabet=string.printable, max_size=25))
+def test_explicitly_tagged_scalars_raise_only_orch_errors(tag: str, value: str) -> None:
+    check_services(f"version: {tag} {json.dumps(value)}\nproject: {tag} {value.strip()!r}\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "link", "up", "loop", "..", ".", "missing", "f"]),
+                max_size=5))  # fmt: skip
+def test_cached_resolution_matches_path_resolve(tree: Path, parts: list[str]) -> None:
+    """load_project resolves with a per-directory cache; it must agree with Path.resolve()."""
+    dirs: dict[Path, Path] = {}
+    for _ in range(2):  # the second round is served from the cache
+        path = tree.joinpath(*parts)
+        try:
+            expected = path.resolve()
+        except RuntimeError:  # symlink loop
+            with pytest.raises(RuntimeError):
+                _resolve(path, dirs)
+            continue
+        assert _resolve(path, dirs) == expected
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tree")
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "f").write_text("x")
+    (root / "b").mkdir()
+    (root / "link").symlink_to(root / "a", target_is_directory=True)
+    (root / "a" / "up").symlink_to("..", target_is_directory=True)
+    (root / "b" / "f").symlink_to("../a/f")
+    (root / "loop").symlink_to(root / "loop")
+    return root
+
+
 def _project(root: Path) -> None:
     (root / "sub").mkdir(parents=True, exist_ok=True)
     (root / "Dockerfile").write_text(DOCKERFILE)
@@ -156,9 +192,7 @@ def _project(root: Path) -> None:
         (root / "loop").symlink_to(root / "loop")
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300))
 def test_random_bytes_in_a_file_raise_only_orch_errors(tmp_path: Path, raw: bytes) -> None:
     path = tmp_path / "services.yaml"
@@ -167,13 +201,9 @@ def test_random_bytes_in_a_file_raise_only_orch_errors(tmp_path: Path, raw: byte
         load_project(path)
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(valid_doc, st.lists(st.sampled_from(["api", "base", "web", "gatewy", "a,b"]), max_size=2))
-def test_projects_with_random_paths_and_edges_raise_only_orch_errors(
-    tmp_path: Path, doc: Any, only: list[str]
-) -> None:
+def test_projects_with_random_paths_and_edges_raise_only_orch_errors(tmp_path: Path, doc: Any, only: list[str]) -> None:
     _project(tmp_path)
     path = tmp_path / "services.yaml"
     path.write_text(dump(doc))

@@ -94,12 +94,8 @@ def _report() -> RunReport:
             input_hash="h3",
             reason="dependency api failed",
         ),
-        ServiceSummary(
-            service="worker", image="registry.local/worker", status="failed", input_hash="h4"
-        ),
-        ServiceSummary(
-            service="cache", image="registry.local/cache", status="up-to-date", input_hash="h5"
-        ),
+        ServiceSummary(service="worker", image="registry.local/worker", status="failed", input_hash="h4"),
+        ServiceSummary(service="cache", image="registry.local/cache", status="up-to-date", input_hash="h5"),
     )
     return RunReport(
         project="demo",
@@ -214,8 +210,7 @@ def test_rich_table_and_failures() -> None:
 def test_rich_markup_in_messages_is_not_interpreted() -> None:
     report = _report()
     results = tuple(
-        r.model_copy(update={"message": "[bold]not markup[/bold]"}) if r.service == "api" else r
-        for r in report.results
+        r.model_copy(update={"message": "[bold]not markup[/bold]"}) if r.service == "api" else r for r in report.results
     )
     console = Console(record=True, width=200, file=io.StringIO())
     render_summary(report.model_copy(update={"results": results}), console)
