@@ -85,7 +85,7 @@ class BuildCommand:
         t0 = time.monotonic()
         prep = self.prepare()
         for warning in prep.warnings:
-            log.warning("policy.warning", message=warning)
+            log.info("policy.warning", message=warning)  # the JSON stream; humans read the line below
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         from orchestrator.doctor import require_engine
         from orchestrator.runner import Runner, RunOptions

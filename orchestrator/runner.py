@@ -9,13 +9,14 @@ no verification, and a push only if the registry lacks them.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -229,7 +230,7 @@ class Runner:
     def _service_inner(self, svc: ServicePlan, state: ServiceState) -> None:
         ref = self.ref(svc)
         existing = None if self.options.force else self.engine.local_digest(ref)
-        if existing and self.state.verified(existing, svc.input_hash):
+        if existing and self.state.verified(existing, self._verified_key(svc)):
             state.digest, state.status = existing, "up-to-date"
             for platform in svc.platforms:
                 self._add(
@@ -349,17 +350,12 @@ class Runner:
             out[platform] = rel
         return out
 
-    def _verify(self, svc: ServicePlan, state: ServiceState, ref: str) -> bool:
-        if self.verifier is None:
-            state.status = "passed"
-            return True
-        for platform in svc.platforms:
-            self.observer.update(svc.name, platform, "verifying")
+    def _target(self, svc: ServicePlan, ref: str) -> VerifyTarget:
         runtime = None
         if svc.runtime.digest and svc.runtime.pull:
             runtime = RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest)
         spec = self.project.services[svc.name]
-        target = VerifyTarget(
+        return VerifyTarget(
             image=ref,
             platforms=svc.platforms,
             binaries=svc.binaries,
@@ -369,6 +365,20 @@ class Runner:
             startup=spec.startup,
             runtime=runtime,
         )
+
+    def _verified_key(self, svc: ServicePlan) -> str:
+        """What a recorded verification vouches for: the inputs and what was checked (a changed
+        `binaries` or `startup` re-verifies an unchanged image)."""
+        spec = repr(replace(self._target(svc, ""), image=""))
+        return f"{svc.input_hash}:{hashlib.sha256(spec.encode()).hexdigest()[:16]}"
+
+    def _verify(self, svc: ServicePlan, state: ServiceState, ref: str) -> bool:
+        if self.verifier is None:
+            state.status = "passed"
+            return True
+        for platform in svc.platforms:
+            self.observer.update(svc.name, platform, "verifying")
+        target = self._target(svc, ref)
         start = time.monotonic()
         try:
             index, verdicts = self.verifier.verify(target)
@@ -403,7 +413,7 @@ class Runner:
                 self._failed_any = True
             return False
         assert state.digest is not None
-        self.state.record(state.digest, svc.name, svc.input_hash)
+        self.state.record(state.digest, svc.name, self._verified_key(svc))
         state.status = "passed"
         return True
 
