@@ -191,10 +191,11 @@ class Runner:
                     name = running.pop(future)
                     done.add(name)
                     future.result()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted):
+            # buildx and the containers got the same SIGINT; wait for the threads to clean up, push nothing
             self._cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            raise Interrupted("interrupted: builds stopped, nothing was pushed") from None
+            raise Interrupted("interrupted: builds stopped, temporary containers removed, nothing pushed") from None
         finally:
             pool.shutdown(wait=True)
             self.state.save()
