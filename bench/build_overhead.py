@@ -30,8 +30,9 @@ REGISTRY = os.environ.get("ORCH_REGISTRY", "127.0.0.1:5000")
 def orch(cwd: Path, *args: str) -> float:
     start = time.monotonic()
     env = {**os.environ, "ORCH_LOG_FORMAT": "json", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     wall = time.monotonic() - start
     if done.returncode != 0:
         sys.exit(f"orch {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -45,8 +46,11 @@ def main() -> None:
             src = ROOT / part
             (shutil.copytree if src.is_dir() else shutil.copy)(src, work / part)
         services = work / "services.yaml"
-        services.write_text(services.read_text().replace(
-            f"registry: {REGISTRY}/kubernaut", f"registry: {REGISTRY}/bench-{uuid.uuid4().hex[:6]}"))
+        services.write_text(
+            services.read_text().replace(
+                f"registry: {REGISTRY}/kubernaut", f"registry: {REGISTRY}/bench-{uuid.uuid4().hex[:6]}"
+            )
+        )
         orch(work, "lock")
         wall = orch(work, "build", "--force", "--jobs", "1", "--report", "r1")
         report = json.loads((work / "r1" / "report.json").read_text())
@@ -68,7 +72,9 @@ def main() -> None:
     print("|---|---:|---:|---|")
     print(f"| `orch build --force --jobs 1` wall | {wall:.2f} | 1.00 | |")
     print(f"| time inside buildx | {buildx_s:.2f} | {buildx_s / wall:.2f} of wall | |")
-    print(f"| verification (all checks, both platforms) | {verify_s:.2f} | {verify_s / buildx_s:.2f} of build | <= 0.25 |")
+    print(
+        f"| verification (all checks, both platforms) | {verify_s:.2f} | {verify_s / buildx_s:.2f} of build | <= 0.25 |"
+    )
     print(f"| orch overhead (wall - buildx - verify) | {overhead:.2f} | {overhead / wall:.3f} of wall | < 0.10 |")
     print(f"| no-op rebuild (`orch build`, all up to date) | {noop:.2f} | {noop / wall:.3f} of build | < 3 s |")
 

@@ -45,25 +45,55 @@ def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
 def make_layout(root: Path, binary: bytes) -> None:
     base, base_diff = _layer({"bin/busybox": b"\x7fELF" + b"\0" * 4096, "etc/os-release": b"NAME=stand-in\n"})
     app, app_diff = _layer({"usr/local/bin/compile": binary})
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": [base_diff, app_diff]}}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": _blob(root, config), "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                       "digest": _blob(root, blob), "size": len(blob)}
-                                      for blob in (base, app)]}).encode()
-    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                                "digest": _blob(root, manifest), "size": len(manifest),
-                                                "platform": {"os": "linux", "architecture": "amd64"}}]}
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [base_diff, app_diff]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _blob(root, config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": _blob(root, blob),
+                    "size": len(blob),
+                }
+                for blob in (base, app)
+            ],
+        }
+    ).encode()
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": _blob(root, manifest),
+                "size": len(manifest),
+                "platform": {"os": "linux", "architecture": "amd64"},
+            }
+        ],
+    }
     (root / "index.json").write_text(json.dumps(index))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
 
 
 def main() -> None:
     spec = importlib.util.find_spec("go")
-    assert spec and spec.submodule_search_locations
-    binary = (Path(next(iter(spec.submodule_search_locations))) / "pkg" / "tool" / "linux_amd64" / "compile").read_bytes()
+    assert spec
+    assert spec.submodule_search_locations
+    binary = (
+        Path(next(iter(spec.submodule_search_locations))) / "pkg" / "tool" / "linux_amd64" / "compile"
+    ).read_bytes()
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         make_layout(Path(tmp), binary)
@@ -71,8 +101,15 @@ def main() -> None:
             start = time.perf_counter()
             layout = ImageLayout.open(tmp)
             data = layout.read_file("linux/amd64", "/usr/local/bin/compile")
-            results = check_binary("/usr/local/bin/compile", data, platform="linux/amd64", toolchain="go",
-                                   requirement=">=1.25", allow_cgo=False, advisories=())
+            results = check_binary(
+                "/usr/local/bin/compile",
+                data,
+                platform="linux/amd64",
+                toolchain="go",
+                requirement=">=1.25",
+                allow_cgo=False,
+                advisories=(),
+            )
             times.append(time.perf_counter() - start)
             assert all(r.passed for r in results), results
     print(f"binary: {len(binary) / 1e6:.1f} MB Go {results[-1].message.split()[1]}")

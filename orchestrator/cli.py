@@ -35,6 +35,7 @@ class Globals:
     file: Path = Path("services.yaml")
     debug: bool = False
     log_format: str = "auto"
+    logging_ready: bool = False
 
 
 G = Globals()
@@ -106,7 +107,19 @@ def _globals(
         typer.echo(f"orch {__version__}")
         raise typer.Exit(0)
     G.file, G.debug, G.log_format = file, debug, log_format
-    _configure_logging(debug, log_format)
+    if log_format not in ("auto", "json", "console"):
+        from orchestrator.errors import UsageError
+
+        raise UsageError(f"--log-format {log_format}: expected auto, console or json")
+
+
+def _logging() -> None:
+    """Configure structlog once, for the commands that talk to an engine (plan, graph and policy check
+    log nothing and skip its import: `orch plan` of a large graph starts faster)."""
+    if G.logging_ready:
+        return
+    G.logging_ready = True
+    _configure_logging(G.debug, G.log_format)
 
 
 def _configure_logging(debug: bool, log_format: str) -> None:
@@ -116,10 +129,6 @@ def _configure_logging(debug: bool, log_format: str) -> None:
 
     tty = sys.stderr.isatty()
     use_json = log_format == "json" or (log_format == "auto" and not tty)
-    if log_format not in ("auto", "json", "console"):
-        from orchestrator.errors import UsageError
-
-        raise UsageError(f"--log-format {log_format}: expected auto, console or json")
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -151,6 +160,7 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _registry() -> Any:
+    _logging()
     from orchestrator.engine.registry import RegistryClient
     from orchestrator.engine.retry import RetryingRegistry
 
@@ -158,6 +168,7 @@ def _registry() -> Any:
 
 
 def _engine(builder: str | None = None) -> Any:
+    _logging()
     from orchestrator.engine.docker import DockerEngine
     from orchestrator.engine.retry import RetryingEngine
 
@@ -273,6 +284,8 @@ def doctor(
     """Check the engine: Docker, buildx, the builder's platforms, binfmt for emulated ones, the registry."""
     from orchestrator.doctor import run_doctor
 
+    _logging()
+
     run_doctor(G.file, registry=registry, builder=builder, console=_console())
 
 
@@ -320,6 +333,8 @@ def build(
     """Build every selected service for its platforms, verify each image, and publish with --push."""
     from orchestrator.build import BuildCommand
 
+    _logging()
+
     code = BuildCommand(
         file=G.file,
         only=only,
@@ -356,6 +371,8 @@ def verify(
 ) -> None:
     """Verify images: ELF architecture, static linking, Go build info, runtime base, start-up per platform."""
     from orchestrator.verify.command import verify_command
+
+    _logging()
 
     code = verify_command(
         G.file,

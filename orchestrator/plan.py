@@ -191,6 +191,7 @@ def make_plan(
     mirrors = policy.spec.mirrors
     registry = project.spec.registry.rstrip("/")
     hashes: dict[str, str] = {}
+    files_memo: dict[FilesKey, str] = {}
     plans: dict[str, ServicePlan] = {}
     runtime = _pin(policy.spec.runtime, facts, mirrors)
     order = [name for wave in selection.waves for name in wave]
@@ -229,7 +230,7 @@ def make_plan(
         contexts = {ref: f"docker-image://{pin.pull}" for ref, pin in literal.items() if pin.pull}
         input_hash = _input_hash(
             df_text=paths.dockerfile.read_bytes(),
-            files_hash=_files_hash(paths.context, paths.dockerfile, df, svc.target),
+            files_hash=_files_hash(paths.context, paths.dockerfile, df, svc.target, files_memo),
             build_args=build_args,
             target=svc.target,
             platforms=platforms,
@@ -303,12 +304,22 @@ def _immediate_base(
     return resolved, None
 
 
-def _files_hash(context: Path, dockerfile: Path, df: Dockerfile, target: str | None) -> str:
+FilesKey = tuple[Path, tuple[str, ...], tuple[str, ...] | None]
+
+
+def _files_hash(
+    context: Path, dockerfile: Path, df: Dockerfile, target: str | None, memo: dict[FilesKey, str]
+) -> str:
+    """The hash of the context files the Dockerfile takes. Services sharing a context and the same
+    COPY sources (a monorepo) share one walk and one hash per plan."""
     ignore = read_dockerignore(context, dockerfile)
     copies = df.copy_sources(target)
     # an unresolved source (COPY ${X} .) could take anything: hash the whole context then
     sources = None if any(not s.resolved for s in copies) else [s.source for s in copies]
-    return hash_files(context, context_files(context, sources=sources, ignore=ignore))
+    key = (context, tuple(ignore), tuple(sorted(sources)) if sources is not None else None)
+    if key not in memo:
+        memo[key] = hash_files(context, context_files(context, sources=sources, ignore=ignore))
+    return memo[key]
 
 
 def _input_hash(

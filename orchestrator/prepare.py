@@ -10,12 +10,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import structlog
+from typing import TYPE_CHECKING
 
 from orchestrator.config import Policy, Project, load_policy, load_project, today
-from orchestrator.engine import Engine
-from orchestrator.engine.retry import RetryingRegistry
 from orchestrator.errors import LockError, PolicyError
 from orchestrator.graph import Selection, build_graph, filter_platforms, parse_arches, select, waves
 from orchestrator.lock import LOCK_NAME, LockFile, merge, read_lock, staleness, write_lock
@@ -24,7 +21,9 @@ from orchestrator.plan import BuildPlan, ParsedService, make_plan, needs, parse_
 from orchestrator.policy.lint import Finding, lint_project
 from orchestrator.policy.selection import BuilderChoice, choose_builder, require_builder
 
-log = structlog.get_logger("orch.prepare")
+if TYPE_CHECKING:  # the engine is only reached when resolving; plan-only commands never load it
+    from orchestrator.engine import Engine
+    from orchestrator.engine.retry import RetryingRegistry
 
 
 @dataclass

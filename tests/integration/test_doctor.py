@@ -18,9 +18,11 @@ def test_doctor_passes_on_the_engine_the_script_brought_up(tmp_path: Path) -> No
     result = orch("doctor", "--registry", REGISTRY, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "buildx" in out and "containerd image store" in out
+    assert "buildx" in out
+    assert "containerd image store" in out
     assert "binfmt arm64" in out
-    assert "linux/arm64" in out and "emulated" in out
+    assert "linux/arm64" in out
+    assert "emulated" in out
     assert f"registry {REGISTRY}" in out
 
 
