@@ -134,6 +134,8 @@ def _configure_logging(debug: bool, log_format: str) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if use_json:
+        processors.append(structlog.processors.format_exc_info)  # a crash keeps its traceback in the JSON
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json

@@ -307,9 +307,7 @@ def _immediate_base(
 FilesKey = tuple[Path, tuple[str, ...], tuple[str, ...] | None]
 
 
-def _files_hash(
-    context: Path, dockerfile: Path, df: Dockerfile, target: str | None, memo: dict[FilesKey, str]
-) -> str:
+def _files_hash(context: Path, dockerfile: Path, df: Dockerfile, target: str | None, memo: dict[FilesKey, str]) -> str:
     """The hash of the context files the Dockerfile takes. Services sharing a context and the same
     COPY sources (a monorepo) share one walk and one hash per plan."""
     ignore = read_dockerignore(context, dockerfile)

@@ -400,7 +400,8 @@ class Runner:
                 self._failed_any = True
             return False
         ok = index.passed
-        self._add(_row(svc.name, ALL_PLATFORMS, index, 0.0, state.digest))
+        # the index row carries the verification's wall time (platforms run side by side)
+        self._add(_row(svc.name, ALL_PLATFORMS, index, time.monotonic() - start, state.digest))
         for verdict in verdicts:
             ok = ok and verdict.passed
             if verdict.manifest_digest:

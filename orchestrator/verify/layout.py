@@ -15,6 +15,7 @@ import io
 import json
 import posixpath
 import tarfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,6 +291,7 @@ class ImageLayout:
         self.index_digest = index_digest
         self._images = images
         self._layers: dict[str, _Layer] = {}
+        self._read_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: str | Path) -> ImageLayout:
@@ -339,6 +341,12 @@ class ImageLayout:
         return self._layers[digest]
 
     def read_file(self, platform: str, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+        # layers are streamed and shared between platforms (an identical COPY layer has one digest):
+        # one reader at a time
+        with self._read_lock:
+            return self._read_file(platform, path, max_bytes=max_bytes)
+
+    def _read_file(self, platform: str, path: str, *, max_bytes: int) -> bytes:
         image = self.image(platform)
         layers = [self._layer(d) for d in reversed(image.layers)]
         try:
