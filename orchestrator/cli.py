@@ -184,7 +184,7 @@ def _engine(builder: str | None = None) -> Any:
 def graph(
     only: OnlyOpt = [],  # noqa: B006 - typer reads the default
     arch: ArchOpt = [],  # noqa: B006
-    fmt: Annotated[str, typer.Option("--format", help="text, dot or mermaid")] = "text",
+    fmt: Annotated[str, typer.Option("--format", envvar="ORCH_GRAPH_FORMAT", help="text, dot or mermaid")] = "text",
 ) -> None:
     """Show the dependency graph and the build waves."""
     from orchestrator.config import load_project
@@ -227,7 +227,7 @@ def _mermaid_id(name: str) -> str:
 def plan(
     only: OnlyOpt = [],  # noqa: B006
     arch: ArchOpt = [],  # noqa: B006
-    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", envvar="ORCH_JSON", help="print the plan as JSON")] = False,
 ) -> None:
     """Print the build plan (reads orch.lock; never talks to an engine)."""
     from orchestrator.prepare import begin, choose, facts_from_lock, finish
@@ -296,8 +296,12 @@ def doctor(
 
 @app.command()
 def lock(
-    check: Annotated[bool, typer.Option("--check", help="exit 2 when orch.lock is missing or stale")] = False,
-    update: Annotated[bool, typer.Option("--update", help="re-resolve every tag and say which moved")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", envvar="ORCH_LOCK_CHECK", help="exit 2 when orch.lock is missing or stale")
+    ] = False,
+    update: Annotated[
+        bool, typer.Option("--update", envvar="ORCH_LOCK_UPDATE", help="re-resolve every tag and say which moved")
+    ] = False,
 ) -> None:
     """Resolve every external base image to its multi-platform index digest and write orch.lock."""
     from orchestrator.prepare import begin, resolve
@@ -360,13 +364,23 @@ def build(
 @app.command()
 def verify(
     image: Annotated[str | None, typer.Argument(help="an image reference; without it, the services")] = None,
-    binary: Annotated[list[str], typer.Option("--binary", help="path of a binary inside the image")] = [],  # noqa: B006
-    platform: Annotated[list[str], typer.Option("--platform", help="platform(s) to verify (default: all)")] = [],  # noqa: B006
+    binary: Annotated[
+        list[str], typer.Option("--binary", envvar="ORCH_VERIFY_BINARY", help="path of a binary inside the image")
+    ] = [],  # noqa: B006
+    platform: Annotated[
+        list[str],
+        typer.Option("--platform", envvar="ORCH_VERIFY_PLATFORM", help="platform(s) to verify (default: all)"),
+    ] = [],  # noqa: B006
     startup_cmd: Annotated[
-        str | None, typer.Option("--startup-cmd", help="arguments to start the image with (shell-quoted)")
+        str | None,
+        typer.Option(
+            "--startup-cmd", envvar="ORCH_VERIFY_STARTUP_CMD", help="arguments to start the image with (shell-quoted)"
+        ),
     ] = None,
-    expect: Annotated[str, typer.Option("--expect", help="exit-0 or running")] = "exit-0",
-    toolchain: Annotated[str | None, typer.Option("--go", help="required Go version, e.g. '>=1.25.4'")] = None,
+    expect: Annotated[str, typer.Option("--expect", envvar="ORCH_VERIFY_EXPECT", help="exit-0 or running")] = "exit-0",
+    toolchain: Annotated[
+        str | None, typer.Option("--go", envvar="ORCH_VERIFY_GO", help="required Go version, e.g. '>=1.25.4'")
+    ] = None,
     only: OnlyOpt = [],  # noqa: B006
     arch: ArchOpt = [],  # noqa: B006
     report: ReportOpt = None,
@@ -419,7 +433,9 @@ def policy_check(fmt: FormatOpt = "text") -> None:
 @policy_app.command("audit")
 def policy_audit(
     fmt: FormatOpt = "text",
-    offline: Annotated[bool, typer.Option("--offline", help="use orch.lock only; resolve nothing")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", envvar="ORCH_OFFLINE", help="use orch.lock only; resolve nothing")
+    ] = False,
 ) -> None:
     """List exceptions that are expired, past review, expiring, unused, used beyond scope or no longer needed."""
     from orchestrator import __version__
@@ -482,7 +498,7 @@ def _set_status(exc_id: str, status: str, by: str | None) -> None:
 @exception_app.command("approve")
 def exception_approve(
     exc_id: Annotated[str, typer.Argument(metavar="ID")],
-    by: Annotated[str, typer.Option("--by", help="who approves")],
+    by: Annotated[str, typer.Option("--by", envvar="ORCH_APPROVER", help="who approves")],
 ) -> None:
     """Approve a requested exception (records who and when)."""
     _set_status(exc_id, "approved", by)
@@ -496,10 +512,14 @@ def exception_retire(exc_id: Annotated[str, typer.Argument(metavar="ID")]) -> No
 
 @exception_app.command("new")
 def exception_new(
-    service: Annotated[str, typer.Option("--service", help="the service that needs the exception")],
-    stage: Annotated[str, typer.Option("--stage", help="builder or runtime")] = "builder",
+    service: Annotated[
+        str, typer.Option("--service", envvar="ORCH_EXCEPTION_SERVICE", help="the service that needs the exception")
+    ],
+    stage: Annotated[
+        str, typer.Option("--stage", envvar="ORCH_EXCEPTION_STAGE", help="builder or runtime")
+    ] = "builder",
     by: Annotated[str, typer.Option("--by", envvar="USER", help="who requests it")] = "unknown",
-    offline: Annotated[bool, typer.Option("--offline", help="use orch.lock only")] = False,
+    offline: Annotated[bool, typer.Option("--offline", envvar="ORCH_OFFLINE", help="use orch.lock only")] = False,
 ) -> None:
     """Draft exceptions/<ID>.yaml (status requested) and a Markdown request with orch's evidence."""
     from orchestrator.config import suggest

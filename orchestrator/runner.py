@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -27,9 +27,9 @@ from orchestrator.engine import BuildRequest, Engine
 from orchestrator.engine.retry import RetryingRegistry
 from orchestrator.errors import EngineError, Interrupted, OrchError, PublishFailed
 from orchestrator.plan import BuildPlan, ServicePlan
-from orchestrator.results import ALL_PLATFORMS, ServiceSummary, Status, StepResult
+from orchestrator.results import ALL_PLATFORMS, ServiceSummary, Status, Step, StepResult
 from orchestrator.verify.checks import CheckResult, check_index
-from orchestrator.verify.image import PlatformVerdict, RuntimePin, VerifyTarget
+from orchestrator.verify.image import PlatformVerdict, RuntimePin, VerifyTarget, verification_rows
 
 log = structlog.get_logger("orch.runner")
 STATE_FILE = ".orch/state.json"
@@ -147,11 +147,39 @@ class Runner:
             duration_s=row.duration_s,
         )
 
+    def _each_platform(
+        self,
+        svc: ServicePlan,
+        step: Step,
+        status: Status,
+        message: str,
+        *,
+        duration_s: float = 0.0,
+        **extra: Any,
+    ) -> None:
+        """One row per platform of the service for a step that covers all its platforms at once."""
+        for platform in svc.platforms:
+            self._add(
+                StepResult(
+                    service=svc.name,
+                    platform=platform,
+                    step=step,
+                    status=status,
+                    message=message,
+                    duration_s=round(duration_s, 2),
+                    **extra,
+                )
+            )
+
+    def _fail(self, state: ServiceState, reason: str) -> None:
+        state.status, state.reason = "failed", reason
+        with self._lock:
+            self._failed_any = True
+
     def _skip(self, svc: ServicePlan, reason: str) -> None:
         state = self.states[svc.name]
         state.status, state.reason = "skipped", reason
-        for platform in svc.platforms:
-            self._add(StepResult(service=svc.name, platform=platform, step="build", status="skipped", message=reason))
+        self._each_platform(svc, "build", "skipped", reason)
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -206,14 +234,10 @@ class Runner:
         try:
             self._service_inner(svc, state)
         except OrchError as exc:
-            state.status, state.reason = "failed", exc.message
-            with self._lock:
-                self._failed_any = True
+            self._fail(state, exc.message)
             log.error("service.failed", service=svc.name, error=exc.message)
         except Exception as exc:  # a bug must not hang the other builds; it is reported as a failure
-            state.status, state.reason = "failed", f"internal error: {exc!r}"
-            with self._lock:
-                self._failed_any = True
+            self._fail(state, f"internal error: {exc!r}")
             log.exception("service.crashed", service=svc.name)
             self._add(
                 StepResult(
@@ -233,27 +257,8 @@ class Runner:
         existing = None if self.options.force else self.engine.local_digest(ref)
         if existing and self.state.verified(existing, self._verified_key(svc)):
             state.digest, state.status = existing, "up-to-date"
-            for platform in svc.platforms:
-                self._add(
-                    StepResult(
-                        service=svc.name,
-                        platform=platform,
-                        step="build",
-                        status="up-to-date",
-                        message=f"{ref} unchanged",
-                        digest=existing,
-                    )
-                )
-                self._add(
-                    StepResult(
-                        service=svc.name,
-                        platform=platform,
-                        step="verify",
-                        status="up-to-date",
-                        message="verified earlier (recorded by digest)",
-                        digest=existing,
-                    )
-                )
+            self._each_platform(svc, "build", "up-to-date", f"{ref} unchanged", digest=existing)
+            self._each_platform(svc, "verify", "up-to-date", "verified earlier (recorded by digest)", digest=existing)
         else:
             if not self._build(svc, state, ref):
                 return
@@ -384,35 +389,15 @@ class Runner:
         try:
             index, verdicts = self.verifier.verify(target)
         except OrchError as exc:
-            for platform in svc.platforms:
-                self._add(
-                    StepResult(
-                        service=svc.name,
-                        platform=platform,
-                        step="verify",
-                        status="failed",
-                        message=exc.message,
-                        duration_s=round(time.monotonic() - start, 2),
-                    )
-                )
-            state.status, state.reason = "failed", exc.message
-            with self._lock:
-                self._failed_any = True
+            self._each_platform(svc, "verify", "failed", exc.message, duration_s=time.monotonic() - start)
+            self._fail(state, exc.message)
             return False
-        ok = index.passed
-        # the index row carries the verification's wall time (platforms run side by side)
-        self._add(_row(svc.name, ALL_PLATFORMS, index, time.monotonic() - start, state.digest))
-        for verdict in verdicts:
-            ok = ok and verdict.passed
-            if verdict.manifest_digest:
-                state.platform_digests[verdict.platform] = verdict.manifest_digest
-            for check in verdict.checks:
-                self._add(_row(svc.name, verdict.platform, check, verdict.duration_s, verdict.manifest_digest))
-        if not ok:
-            failed = [c for v in verdicts for c in v.checks if not c.passed] + ([] if index.passed else [index])
-            state.status, state.reason = "failed", failed[0].message if failed else "verification failed"
-            with self._lock:
-                self._failed_any = True
+        for row in verification_rows(svc.name, index, verdicts, state.digest, time.monotonic() - start):
+            self._add(row)
+        state.platform_digests.update({v.platform: v.manifest_digest for v in verdicts if v.manifest_digest})
+        failed = ([] if index.passed else [index]) + [c for v in verdicts for c in v.checks if not c.passed]
+        if failed:
+            self._fail(state, failed[0].message)
             return False
         assert state.digest is not None
         self.state.record(state.digest, svc.name, self._verified_key(svc))
@@ -440,20 +425,8 @@ class Runner:
                 message = f"{ref} already in the registry"
             info = self.registry.resolve(ref)
         except EngineError as exc:
-            for platform in svc.platforms:
-                self._add(
-                    StepResult(
-                        service=svc.name,
-                        platform=platform,
-                        step="push",
-                        status="failed",
-                        message=exc.message,
-                        duration_s=round(time.monotonic() - start, 2),
-                    )
-                )
-            state.status, state.reason = "failed", exc.message
-            with self._lock:
-                self._failed_any = True
+            self._each_platform(svc, "push", "failed", exc.message, duration_s=time.monotonic() - start)
+            self._fail(state, exc.message)
             raise PublishFailed(exc.message) from None
         readback = check_index(info.platforms, svc.platforms, len(info.attestations))
         problems = [] if readback.passed else [readback.message]
@@ -477,9 +450,7 @@ class Runner:
                 )
             )
         if problems:
-            state.status, state.reason = "failed", problems[0]
-            with self._lock:
-                self._failed_any = True
+            self._fail(state, problems[0])
             return
         state.platform_digests.update({p: d for p, d in info.platforms.items() if p in svc.platforms})
         state.pushed = True
@@ -503,21 +474,6 @@ class Runner:
             pushed=state.pushed,
             reason=state.reason,
         )
-
-
-def _row(service: str, platform: str, check: CheckResult, duration: float, digest: str | None) -> StepResult:
-    return StepResult(
-        service=service,
-        platform=platform,
-        step="verify",
-        status="passed" if check.passed else "failed",
-        check=check.check,
-        message=("warning: " if check.warning else "") + check.message,
-        duration_s=round(duration, 3),
-        emulated=check.emulated,
-        digest=digest,
-        evidence=check.evidence or None,
-    )
 
 
 def _tail(lines: Sequence[str], n: int = 20) -> str:

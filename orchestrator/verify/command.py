@@ -15,33 +15,10 @@ from orchestrator.graph import parse_arches
 from orchestrator.models import Startup, ToolchainRequirement
 from orchestrator.results import ALL_PLATFORMS, RunReport, ServiceSummary, StepResult
 from orchestrator.verify.checks import CheckResult
-from orchestrator.verify.image import PlatformVerdict, RuntimePin, Verifier, VerifyTarget
+from orchestrator.verify.image import RuntimePin, Verifier, VerifyTarget, verification_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-def rows_of(
-    service: str, index: CheckResult, verdicts: Sequence[PlatformVerdict], digest: str | None
-) -> list[StepResult]:
-    def row(platform: str, check: CheckResult, duration: float, d: str | None) -> StepResult:
-        return StepResult(
-            service=service,
-            platform=platform,
-            step="verify",
-            status="passed" if check.passed else "failed",
-            check=check.check,
-            message=("warning: " if check.warning else "") + check.message,
-            duration_s=round(duration, 3),
-            emulated=check.emulated,
-            digest=d,
-            evidence=check.evidence or None,
-        )
-
-    rows = [row(ALL_PLATFORMS, index, 0.0, digest)]
-    for verdict in verdicts:
-        rows.extend(row(verdict.platform, c, verdict.duration_s, verdict.manifest_digest) for c in verdict.checks)
-    return rows
 
 
 def verify_command(
@@ -92,7 +69,7 @@ def verify_command(
         else:  # a chosen subset: the index check does not apply
             index = CheckResult("index", True, f"verified {', '.join(plats)} of the index")
         digest = engine.local_digest(image)
-        rows.extend(rows_of(image, index, verdicts, digest))
+        rows.extend(verification_rows(image, index, verdicts, digest, time.monotonic() - t0))
         failed = any(r.status == "failed" for r in rows)
         summaries.append(
             ServiceSummary(
@@ -144,8 +121,9 @@ def verify_command(
                     )
                 )
                 continue
+            started_svc = time.monotonic()
             index, verdicts = verifier.verify(target)
-            svc_rows = rows_of(svc.name, index, verdicts, digest)
+            svc_rows = verification_rows(svc.name, index, verdicts, digest, time.monotonic() - started_svc)
             rows.extend(svc_rows)
             failed = any(r.status == "failed" for r in svc_rows)
             summaries.append(

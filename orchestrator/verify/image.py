@@ -21,6 +21,7 @@ from orchestrator.engine import Engine, StartupSpec, native_platform
 from orchestrator.engine.retry import RetryingRegistry
 from orchestrator.errors import EngineError
 from orchestrator.models import Advisory, Startup
+from orchestrator.results import ALL_PLATFORMS, StepResult
 from orchestrator.verify.checks import (
     CheckResult,
     check_binary,
@@ -189,3 +190,31 @@ class Verifier:
             http_path=spec.http_path if startup.http else None,
             emulated=emulated,
         )
+
+
+def check_row(service: str, platform: str, check: CheckResult, duration: float, digest: str | None) -> StepResult:
+    return StepResult(
+        service=service,
+        platform=platform,
+        step="verify",
+        status="passed" if check.passed else "failed",
+        check=check.check,
+        message=("warning: " if check.warning else "") + check.message,
+        duration_s=round(duration, 3),
+        emulated=check.emulated,
+        digest=digest,
+        evidence=check.evidence or None,
+    )
+
+
+def verification_rows(
+    service: str, index: CheckResult, verdicts: Sequence[PlatformVerdict], digest: str | None, duration: float
+) -> list[StepResult]:
+    """Result rows of one image's verification; the index row carries the verification's wall time
+    (platforms are verified side by side)."""
+    rows = [check_row(service, ALL_PLATFORMS, index, duration, digest)]
+    for verdict in verdicts:
+        rows.extend(
+            check_row(service, verdict.platform, c, verdict.duration_s, verdict.manifest_digest) for c in verdict.checks
+        )
+    return rows
