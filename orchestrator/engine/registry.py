@@ -108,17 +108,6 @@ class RegistryClient:
         data: dict[str, Any] = json.loads(self._request(image, f"blobs/{digest}")[0])
         return data
 
-    def diff_ids(self, ref: str, platform: str) -> tuple[str, ...]:
-        """The uncompressed layer digests of one platform's image (from its config)."""
-        image = parse(ref)
-        info = self.resolve(ref)
-        manifest_digest = info.platforms.get(platform)
-        if manifest_digest is None:
-            raise ImageNotFound(f"{ref} has no {platform} image (it has {', '.join(info.platforms)})")
-        manifest = self.manifest_json(image, manifest_digest)
-        config = self.blob_json(image, manifest["config"]["digest"])
-        return tuple(config.get("rootfs", {}).get("diff_ids", []))
-
     def exists(self, ref: str) -> str | None:
         try:
             return self.resolve(ref).digest
@@ -134,6 +123,8 @@ class RegistryClient:
         except urllib.error.HTTPError as exc:
             if exc.code == 401:
                 return  # it answers; auth is per repository
+            if exc.code >= 500 or exc.code == 429:
+                raise TransientEngineError(f"registry {registry} answered {exc.code} on /v2/") from None
             raise EngineError(f"registry {registry} answered {exc.code} on /v2/") from None
         except (urllib.error.URLError, OSError) as exc:
             raise EngineError(

@@ -20,7 +20,8 @@ from tenacity import (
 
 from orchestrator.engine import BuildOutcome, BuildRequest, Engine, EngineInfo, RunOutcome, StartupSpec
 from orchestrator.engine.registry import IndexInfo, RegistryClient
-from orchestrator.errors import TransientEngineError
+from orchestrator.errors import ImageNotFound, TransientEngineError
+from orchestrator.policy.refs import parse
 
 log = structlog.get_logger("orch.retry")
 T = TypeVar("T")
@@ -66,14 +67,29 @@ class RetryingRegistry:
     def resolve(self, ref: str) -> IndexInfo:
         return retrying(f"resolve {ref}", lambda: self.inner.resolve(ref))
 
+    def manifest_json(self, ref: str, reference: str) -> dict[str, Any]:
+        image = parse(ref)
+        return retrying(f"read {image.name}@{reference[:19]}", lambda: self.inner.manifest_json(image, reference))
+
+    def blob_json(self, ref: str, digest: str) -> dict[str, Any]:
+        image = parse(ref)
+        return retrying(f"read {image.name} blob {digest[:19]}", lambda: self.inner.blob_json(image, digest))
+
     def diff_ids(self, ref: str, platform: str) -> tuple[str, ...]:
-        return retrying(f"read {ref} ({platform})", lambda: self.inner.diff_ids(ref, platform))
+        """The uncompressed layer digests of one platform's image; each request retried on its own."""
+        info = self.resolve(ref)
+        manifest_digest = info.platforms.get(platform)
+        if manifest_digest is None:
+            raise ImageNotFound(f"{ref} has no {platform} image (it has {', '.join(info.platforms)})")
+        manifest = self.manifest_json(ref, manifest_digest)
+        config = self.blob_json(ref, manifest["config"]["digest"])
+        return tuple(config.get("rootfs", {}).get("diff_ids", []))
 
     def exists(self, ref: str) -> str | None:
         return retrying(f"look up {ref}", lambda: self.inner.exists(ref))
 
     def ping(self, registry: str) -> None:
-        self.inner.ping(registry)
+        retrying(f"ping {registry}", lambda: self.inner.ping(registry))
 
 
 class RetryingEngine:
