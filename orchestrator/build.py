@@ -97,6 +97,7 @@ class BuildCommand:
         require_engine(
             engine,
             platforms,
+            builder=self.builder or prep.project.spec.builder,
             registry=prep.project.spec.registry.split("/")[0] if self.push else None,
             registry_client=self._registry,
         )

@@ -102,10 +102,15 @@ def engine_findings(info: EngineInfo, platforms: Sequence[str], builder: str | N
 
 
 def require_engine(
-    engine: Engine, platforms: Sequence[str], *, registry: str | None, registry_client: RetryingRegistry | None
+    engine: Engine,
+    platforms: Sequence[str],
+    *,
+    builder: str | None,
+    registry: str | None,
+    registry_client: RetryingRegistry | None,
 ) -> list[Finding]:
     info = engine.info()
-    findings = engine_findings(info, platforms, None)
+    findings = engine_findings(info, platforms, builder)
     if registry and registry_client is not None:
         findings.append(_registry_finding(registry_client, registry))
     failed = [f for f in findings if not f.ok]

@@ -10,7 +10,7 @@ import structlog
 
 from orchestrator.engine import Engine, native_platform
 from orchestrator.engine.retry import RetryingRegistry
-from orchestrator.errors import EngineError, ImageNotFound
+from orchestrator.errors import EngineError, EngineUnavailable, ImageNotFound
 from orchestrator.lock import LockFile, Need
 from orchestrator.models import ResolvedImage
 from orchestrator.policy.refs import normalise
@@ -89,6 +89,8 @@ def _probe(engine: Engine, need: Need, digest: str, platforms: Mapping[str, str]
     pinned = f"{need.pull.split('@')[0]}@{digest}"
     try:
         output = engine.probe(pinned, platform, command)
+    except EngineUnavailable:
+        raise  # no engine is not a fact about the image: exit 5, not a rejected candidate
     except EngineError as exc:
         return None, f"`{' '.join(command)}` failed in {need.name}: {exc.message}"
     version = parse_toolchain_version(need.toolchain or "", output)

@@ -392,3 +392,100 @@ services:
     summary = command.last_report.services[0]
     assert summary.pushed is False
     assert client.exists(f"{registry}/tool:orch-{summary.input_hash[:12]}") is None
+
+
+def test_orch_verify_checks_the_built_services_again(project: Path, first_build: Any) -> None:
+    result = orch("verify", "--only", "api", "--report", "verify-out", cwd=project)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = report_of(project / "verify-out")["results"]
+    checks = {(r["service"], r["platform"], r["check"]) for r in rows if r["status"] == "passed"}
+    for platform in ("linux/amd64", "linux/arm64"):
+        for check in ("arch", "static", "go-buildinfo", "runtime-base", "startup"):
+            assert ("api", platform, check) in checks
+
+
+LOCKED = """\
+version: 1
+project: locked
+registry: {registry}
+services:
+  tool:
+    dockerfile: dockerfiles/tool.Dockerfile
+    context: src
+    toolchain: {{name: go, version: ">=1.24"}}
+    binaries: [/usr/local/bin/tool]
+"""
+
+
+def test_locked_refuses_a_missing_or_stale_lock(tmp_path: Path, run_id: str) -> None:
+    root = write_project(
+        tmp_path,
+        LOCKED.format(registry=f"{REGISTRY}/{run_id}-locked"),
+        programs={"tool": go_main("tool")},
+        dockerfiles={"tool": go_dockerfile("tool")},
+    )
+    missing = orch("build", "--locked", cwd=root)
+    assert missing.returncode == 2
+    assert "orch.lock does not exist" in missing.stderr
+    assert orch("lock", cwd=root).returncode == 0
+    assert orch("lock", "--check", cwd=root).returncode == 0
+    policy = root / "policy" / "policy.yaml"  # the same images, pulled from another mirror now
+    policy.write_text(policy.read_text().replace(f"{REGISTRY}/mirror/quay.io", f"{REGISTRY}/elsewhere/quay.io"))
+    stale = orch("lock", "--check", cwd=root)
+    assert stale.returncode == 2
+    assert f"pulled from {REGISTRY}/elsewhere/quay.io" in stale.stderr
+    refused = orch("build", "--locked", cwd=root)
+    assert refused.returncode == 2
+    assert not [e for e in events(refused) if e.get("event") == "engine.build"]
+    policy.write_text(policy.read_text().replace(f"{REGISTRY}/elsewhere/quay.io", f"{REGISTRY}/mirror/quay.io"))
+    unknown = orch("build", "--builder", "no-such-builder", cwd=root)
+    assert unknown.returncode == 5, unknown.stderr[-2000:]
+    assert "no buildx builder named 'no-such-builder'" in unknown.stderr
+
+
+def test_ctrl_c_stops_the_build_pushes_nothing_and_exits_130(tmp_path: Path, run_id: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    registry = f"{REGISTRY}/{run_id}-interrupt"
+    slow = go_dockerfile("tool").replace("RUN --mount", "RUN sleep 60\nRUN --mount")
+    root = write_project(
+        tmp_path,
+        LOCKED.format(registry=registry).replace("project: locked", "project: interrupt"),
+        programs={"tool": go_main("tool", "interrupt")},
+        dockerfiles={"tool": slow},
+    )
+    env = {**os.environ, "ORCH_LOG_FORMAT": "json", "NO_COLOR": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "build", "--push"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:  # wait until buildx is running
+        if '"engine.build"' in line or time.monotonic() > deadline:
+            break
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    leftovers = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "name=orch-", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert leftovers.stdout.strip() == ""
+    catalog = subprocess.run(
+        ["curl", "-fsS", f"http://{REGISTRY}/v2/{run_id}-interrupt/tool/tags/list"], capture_output=True, text=True
+    )
+    assert catalog.returncode != 0 or '"tags":null' in catalog.stdout or "orch-" not in catalog.stdout
