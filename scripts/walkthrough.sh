@@ -22,7 +22,7 @@ run() {  # run a command in a directory and append it, its output and exit code 
     {
         echo '```console'
         echo "\$ $*"
-        (cd "$dir" && "$@" 2>&1 | grep -av '^\s*$' | sed -e 's/\x1b\[[0-9;]*m//g' | grep -av '"event"' | head -60)
+        (cd "$dir" && "$@" 2>&1 | grep -av '^\s*$' | sed -e 's/\x1b\[[0-9;]*m//g' -e "s#$WORK/[a-z]*/##g" | grep -av '"event"' | head -60)
         echo "[exit ${PIPESTATUS[0]}]"
         echo '```'
         echo
