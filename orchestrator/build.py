@@ -10,7 +10,7 @@ import datetime as dt
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,8 @@ class BuildCommand:
     force: bool = False
     command: str = "orch build"
     verifier: VerifierLike | None = None  # tests inject a failing verifier here
+    builds_started: int = field(default=0, init=False)
+    last_report: RunReport | None = field(default=None, init=False)
 
     def prepare(self) -> Prepared:
         if self.push and self.arch:

@@ -156,8 +156,9 @@ def run_doctor(file: Path, *, registry: str | None, builder: str | None, console
     else:
         findings.extend(engine_findings(info, platforms, builder))
         for b in info.builders:
-            native = [p for p in b.platforms if p == info.native_platform]
-            emulated = [p for p in b.platforms if p != info.native_platform]
+            # linux/amd64/v3 is a CPU level of the native architecture, not an emulated one
+            native = [p for p in b.platforms if platform_arch(p) == platform_arch(info.native_platform)]
+            emulated = [p for p in b.platforms if p not in native]
             findings.append(
                 Finding(
                     f"builder {b.name} ({b.driver})",

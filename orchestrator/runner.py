@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -500,7 +500,3 @@ def split_log_by_platform(lines: Sequence[str], platforms: Sequence[str]) -> dic
             if target is None or target == platform:
                 out[platform].append(line)
     return {p: "\n".join(v) + "\n" for p, v in out.items()}
-
-
-Callback = Callable[[str], None]
-MappingStr = Mapping[str, str]

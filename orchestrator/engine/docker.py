@@ -143,11 +143,9 @@ class DockerEngine:
                     )
                 )
         driver_status = json.dumps(getattr(info, "driver_status", None) or [], default=str)
-        containerd = (
-            "io.containerd.snapshotter" in driver_status
-            or "containerd" in str(getattr(info, "driver", ""))
-            or info.driver in ("overlayfs", "stargz", "native")
-        )
+        # the containerd image store reports its snapshotter as the driver type (Driver is then
+        # "overlayfs", where the classic store says "overlay2")
+        containerd = "io.containerd.snapshotter" in driver_status
         return EngineInfo(
             server_version=str(server.version),
             api_version=str(server.api_version),

@@ -7,7 +7,6 @@ logs a credential. 5xx, resets and timeouts raise TransientEngineError, which th
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
@@ -218,7 +217,3 @@ class RegistryClient:
             return False
         self._tokens[registry] = f"Bearer {token}"
         return True
-
-
-def basic_auth(user: str, password: str) -> str:
-    return base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.errors import ExitCode, UsageError
 from orchestrator.graph import parse_arches
-from orchestrator.models import Startup, ToolchainRequirement
+from orchestrator.models import Advisory, Startup, ToolchainRequirement
 from orchestrator.results import ALL_PLATFORMS, RunReport, ServiceSummary, StepResult
 from orchestrator.verify.checks import CheckResult
 from orchestrator.verify.image import RuntimePin, Verifier, VerifyTarget, verification_rows
@@ -64,9 +64,7 @@ def verify_command(
             startup=startup,
         )
         index, verdicts = Verifier(engine, registry, advisories).verify(target)
-        if not platforms:
-            pass
-        else:  # a chosen subset: the index check does not apply
+        if platforms:  # a chosen subset: the index completeness check does not apply
             index = CheckResult("index", True, f"verified {', '.join(plats)} of the index")
         digest = engine.local_digest(image)
         rows.extend(verification_rows(image, index, verdicts, digest, time.monotonic() - t0))
@@ -155,7 +153,7 @@ def verify_command(
     return code
 
 
-def _advisories(file: Path) -> tuple:  # type: ignore[type-arg]
+def _advisories(file: Path) -> tuple[Advisory, ...]:
     """The policy's advisories when a services.yaml is at hand; standalone verify works without one."""
     from orchestrator.config import load_policy, load_project
     from orchestrator.errors import ConfigError

@@ -389,6 +389,7 @@ services:
         code = command.run(Console(file=out, width=200))
     assert code == 7
     client = RegistryClient()
+    assert command.last_report is not None
     summary = command.last_report.services[0]
     assert summary.pushed is False
     assert client.exists(f"{registry}/tool:orch-{summary.input_hash[:12]}") is None
