@@ -103,6 +103,13 @@ def resolve(
                 hint="run `orch lock` to update it, then commit it",
             )
         assert lock is not None
+        gone = [e for e in lock.images if registry.exists(e.pinned_pull) != e.digest]
+        if gone:
+            raise LockError(
+                "orch.lock pins images the registry no longer has:\n  - "
+                + "\n  - ".join(f"{e.name}: {e.pinned_pull}" for e in gone),
+                hint="run `orch lock --update` to pin what the registry serves now, then commit it",
+            )
         prep.facts = lock.by_name()
         return
     resolved = resolve_needs(wanted, registry=registry, engine=engine, previous=lock, refresh=update)

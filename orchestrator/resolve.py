@@ -35,7 +35,8 @@ def resolve_needs(
     previous: LockFile | None,
     refresh: bool = False,
 ) -> dict[str, ResolvedImage]:
-    """Resolve each need; a probe is reused when the digest did not move (cache by digest)."""
+    """Resolve each need; a locked entry is kept while its pinned index is still in the registry, and
+    a probe is reused when the digest did not move (cache by digest)."""
     cached = previous.by_name() if previous else {}
     by_digest = {img.digest: img for img in cached.values() if img.toolchain_version}
     out: dict[str, ResolvedImage] = {}
@@ -49,8 +50,11 @@ def resolve_needs(
             and need.platforms <= set(old.platforms)
             and (not need.toolchain or old.toolchain_version)
         ):
-            out[key] = old
-            continue
+            if registry.exists(old.pinned_pull) == old.digest:
+                out[key] = old
+                continue
+            # the pinned index is gone (registry garbage-collected, or a lock from another machine)
+            log.warning("lock.missing", image=need.name, digest=old.digest, pull=old.pull)
         try:
             info = registry.resolve(need.pull)
         except ImageNotFound as exc:

@@ -442,6 +442,17 @@ def test_locked_refuses_a_missing_or_stale_lock(tmp_path: Path, run_id: str) -> 
     unknown = orch("build", "--builder", "no-such-builder", cwd=root)
     assert unknown.returncode == 5, unknown.stderr[-2000:]
     assert "no buildx builder named 'no-such-builder'" in unknown.stderr
+    lock_file = root / "orch.lock"  # a lock that pins an index the registry does not have
+    good = json.loads(lock_file.read_text())
+    bad = json.loads(lock_file.read_text())
+    bad["images"][0]["digest"] = "sha256:" + "0" * 64
+    lock_file.write_text(json.dumps(bad))
+    gone = orch("lock", "--check", cwd=root)
+    assert gone.returncode == 2
+    assert "pins images the registry no longer has" in gone.stderr
+    relocked = orch("lock", cwd=root)  # without --locked, a vanished pin is resolved again
+    assert relocked.returncode == 0, relocked.stderr[-2000:]
+    assert json.loads(lock_file.read_text())["images"] == good["images"]
 
 
 def test_ctrl_c_stops_the_build_pushes_nothing_and_exits_130(tmp_path: Path, run_id: str) -> None:
