@@ -252,6 +252,13 @@ class Runner:
     def ref(self, svc: ServicePlan, tag: str | None = None) -> str:
         return f"{svc.image}:{tag or svc.hash_tag}"
 
+    def tags(self, svc: ServicePlan) -> list[str]:
+        """Every reference the image gets: the input-hash tag first, the service's tags, the revision."""
+        refs = [self.ref(svc), *(self.ref(svc, t) for t in svc.tags)]
+        if self.options.revision:
+            refs.append(self.ref(svc, self.options.revision[:12]))
+        return list(dict.fromkeys(refs))
+
     def _service_inner(self, svc: ServicePlan, state: ServiceState) -> None:
         ref = self.ref(svc)
         existing = None if self.options.force else self.engine.local_digest(ref)
@@ -283,15 +290,13 @@ class Runner:
             labels["org.opencontainers.image.revision"] = self.options.revision
         if self.options.source:
             labels["org.opencontainers.image.source"] = self.options.source
-        tags = [ref, *(self.ref(svc, t) for t in svc.tags)]
-        if self.options.revision:
-            tags.append(self.ref(svc, self.options.revision[:12]))
+        tags = self.tags(svc)
         request = BuildRequest(
             service=svc.name,
             context=self.project.root / svc.context,
             dockerfile=self.project.root / svc.dockerfile,
             platforms=svc.platforms,
-            tags=tuple(dict.fromkeys(tags)),
+            tags=tuple(tags),
             build_args=svc.build_args,
             build_contexts=contexts,
             labels=labels,
@@ -411,18 +416,19 @@ class Runner:
             self.observer.update(svc.name, platform, "pushing")
         try:
             remote = self.registry.exists(ref)
-            refs = [ref, *(self.ref(svc, t) for t in svc.tags)]
-            if self.options.revision:
-                refs.append(self.ref(svc, self.options.revision[:12]))
+            extra = self.tags(svc)[1:]
             if remote != state.digest:
-                for each in dict.fromkeys(refs):
-                    self.engine.push(each)
+                todo = extra
+                self.engine.push(ref)
                 message = f"pushed {ref}"
             else:
-                for each in dict.fromkeys(refs[1:]):
-                    if self.registry.exists(each) != state.digest:
-                        self.engine.push(each)
+                todo = [each for each in extra if self.registry.exists(each) != state.digest]
                 message = f"{ref} already in the registry"
+            for each in todo:
+                # the image may have been built under another revision: tag this one from the verified
+                # hash tag (same digest) before pushing it
+                self.engine.tag(ref, each)
+                self.engine.push(each)
             info = self.registry.resolve(ref)
         except EngineError as exc:
             self._each_platform(svc, "push", "failed", exc.message, duration_s=time.monotonic() - start)

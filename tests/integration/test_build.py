@@ -144,6 +144,23 @@ def test_second_run_is_up_to_date_and_starts_no_build(project: Path, first_build
     rows = report_of(project / "out2")["results"]
     assert {r["status"] for r in rows if r["step"] == "build"} == {"up-to-date"}
     assert {r["status"] for r in rows if r["step"] == "push"} == {"up-to-date"}
+    # a new release tag on an unchanged, verified image: tagged from it and pushed, nothing rebuilt
+    services = project / "services.yaml"
+    original = services.read_text()
+    services.write_text(
+        original.replace(
+            "    binaries: [/usr/local/bin/tool]", "    binaries: [/usr/local/bin/tool]\n    tags: [release-1]"
+        )
+    )
+    try:
+        tagged = orch("build", "--push", "--report", "out2b", cwd=project)
+    finally:
+        services.write_text(original)
+    assert tagged.returncode == 0, tagged.stderr[-3000:]
+    assert builds(tagged) == []
+    tool = next(s for s in report_of(project / "out2b")["services"] if s["service"] == "tool")
+    registry = tool["image"]
+    assert RegistryClient().resolve(f"{registry}:release-1").digest == tool["digest"]
 
 
 def test_touching_one_file_rebuilds_that_service_and_its_dependents(project: Path, first_build: Any) -> None:
