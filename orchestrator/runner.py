@@ -26,6 +26,7 @@ from orchestrator.config import Project
 from orchestrator.engine import BuildRequest, Engine
 from orchestrator.engine.retry import RetryingRegistry
 from orchestrator.errors import EngineError, Interrupted, OrchError, PublishFailed
+from orchestrator.models import Service
 from orchestrator.plan import BuildPlan, ServicePlan
 from orchestrator.results import ALL_PLATFORMS, ServiceSummary, Status, Step, StepResult
 from orchestrator.verify.checks import CheckResult, check_index
@@ -362,20 +363,7 @@ class Runner:
         return out
 
     def _target(self, svc: ServicePlan, ref: str) -> VerifyTarget:
-        runtime = None
-        if svc.runtime.digest and svc.runtime.pull:
-            runtime = RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest)
-        spec = self.project.services[svc.name]
-        return VerifyTarget(
-            image=ref,
-            platforms=svc.platforms,
-            binaries=svc.binaries,
-            toolchain=spec.toolchain.name if spec.toolchain else None,
-            requirement=spec.toolchain.version if spec.toolchain else None,
-            allow_cgo=spec.allow_cgo,
-            startup=spec.startup,
-            runtime=runtime,
-        )
+        return verify_target(svc, self.project.services[svc.name], ref)
 
     def _verified_key(self, svc: ServicePlan) -> str:
         """What a recorded verification vouches for: the inputs and what was checked (a changed
@@ -480,6 +468,23 @@ class Runner:
             pushed=state.pushed,
             reason=state.reason,
         )
+
+
+def verify_target(svc: ServicePlan, spec: Service, ref: str) -> VerifyTarget:
+    """What a service's image must be: its binaries, toolchain, start-up and the pinned runtime."""
+    runtime = None
+    if svc.runtime.digest and svc.runtime.pull:
+        runtime = RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest)
+    return VerifyTarget(
+        image=ref,
+        platforms=svc.platforms,
+        binaries=svc.binaries,
+        toolchain=spec.toolchain.name if spec.toolchain else None,
+        requirement=spec.toolchain.version if spec.toolchain else None,
+        allow_cgo=spec.allow_cgo,
+        startup=spec.startup,
+        runtime=runtime,
+    )
 
 
 def _tail(lines: Sequence[str], n: int = 20) -> str:

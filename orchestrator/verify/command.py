@@ -15,7 +15,7 @@ from orchestrator.graph import parse_arches
 from orchestrator.models import Advisory, Startup, ToolchainRequirement
 from orchestrator.results import ALL_PLATFORMS, RunReport, ServiceSummary, StepResult
 from orchestrator.verify.checks import CheckResult
-from orchestrator.verify.image import RuntimePin, Verifier, VerifyTarget, verification_rows
+from orchestrator.verify.image import Verifier, VerifyTarget, verification_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -82,6 +82,7 @@ def verify_command(
         project_name = image
     else:
         from orchestrator.prepare import begin, choose, facts_from_lock, finish
+        from orchestrator.runner import verify_target
 
         prep = begin(file, only, arch)
         facts_from_lock(prep)
@@ -92,21 +93,7 @@ def verify_command(
         for svc in plan.services:
             ref = f"{svc.image}:{svc.hash_tag}"
             spec = prep.project.services[svc.name]
-            runtime = (
-                RuntimePin(svc.runtime.image, svc.runtime.pull, svc.runtime.digest)
-                if svc.runtime.pull and svc.runtime.digest
-                else None
-            )
-            target = VerifyTarget(
-                image=ref,
-                platforms=svc.platforms,
-                binaries=svc.binaries,
-                toolchain=spec.toolchain.name if spec.toolchain else None,
-                requirement=spec.toolchain.version if spec.toolchain else None,
-                allow_cgo=spec.allow_cgo,
-                startup=spec.startup,
-                runtime=runtime,
-            )
+            target = verify_target(svc, spec, ref)
             digest = engine.local_digest(ref)
             if digest is None:
                 rows.append(
