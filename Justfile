@@ -25,7 +25,12 @@ lint:
 # benchmarks (BENCHMARKS.md says what each measures)
 bench:
     .venv/bin/python bench/plan_scale.py
+    .venv/bin/python bench/verify_elf.py
     .venv/bin/python bench/build_overhead.py
+
+# the cold build benchmark (--no-cache: every service compiles Go from scratch; ~4 minutes)
+bench-cold:
+    .venv/bin/python bench/build_overhead.py --cold
 
 engine-up:
     scripts/engine.sh up
