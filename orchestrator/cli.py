@@ -378,6 +378,14 @@ def verify(
         ),
     ] = None,
     expect: Annotated[str, typer.Option("--expect", envvar="ORCH_VERIFY_EXPECT", help="exit-0 or running")] = "exit-0",
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--runtime",
+            envvar="ORCH_VERIFY_RUNTIME",
+            help="the runtime base the image must start with (its layers first), e.g. a pinned UBI9-minimal",
+        ),
+    ] = None,
     toolchain: Annotated[
         str | None, typer.Option("--go", envvar="ORCH_VERIFY_GO", help="required Go version, e.g. '>=1.25.4'")
     ] = None,
@@ -398,6 +406,7 @@ def verify(
         startup_cmd=startup_cmd,
         expect=expect,
         go_requirement=toolchain,
+        runtime=runtime,
         only=only,
         arch=arch,
         report=report,

@@ -15,7 +15,7 @@ from orchestrator.graph import parse_arches
 from orchestrator.models import Advisory, Startup, ToolchainRequirement
 from orchestrator.results import ALL_PLATFORMS, RunReport, ServiceSummary, StepResult
 from orchestrator.verify.checks import CheckResult
-from orchestrator.verify.image import Verifier, VerifyTarget, verification_rows
+from orchestrator.verify.image import RuntimePin, Verifier, VerifyTarget, verification_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,6 +30,7 @@ def verify_command(
     startup_cmd: str | None,
     expect: str,
     go_requirement: str | None,
+    runtime: str | None,
     only: Sequence[str],
     arch: Sequence[str],
     report: Path | None,
@@ -55,6 +56,10 @@ def verify_command(
             engine.pull(image, platform)
         startup = Startup(command=tuple(shlex.split(startup_cmd)), expect=expect) if startup_cmd is not None else None
         advisories = _advisories(file)
+        pin = None
+        if runtime:  # pinned to what the registry serves now, reported with its digest
+            served = registry.resolve(runtime)
+            pin = RuntimePin(runtime, f"{runtime.split('@')[0]}@{served.digest}", served.digest)
         target = VerifyTarget(
             image=image,
             platforms=plats,
@@ -62,6 +67,8 @@ def verify_command(
             toolchain="go" if go_requirement else None,
             requirement=go_requirement,
             startup=startup,
+            runtime=pin,
+            runtime_label_required=False,
         )
         index, verdicts = Verifier(engine, registry, advisories).verify(target)
         if platforms:  # a chosen subset: the index completeness check does not apply

@@ -53,6 +53,7 @@ class VerifyTarget:
     allow_cgo: bool = False
     startup: Startup | None = None
     runtime: RuntimePin | None = None
+    runtime_label_required: bool = True  # orch labels what it builds; an image it did not may lack it
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Verifier:
                         image_diff_ids=pi.diff_ids,
                         base_diff_ids=base,
                         runtime_label=labels.get("io.orch.runtime.digest"),
+                        require_label=target.runtime_label_required,
                         runtime_digest=target.runtime.digest,
                         runtime_name=target.runtime.name,
                     )

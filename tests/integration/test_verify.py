@@ -386,7 +386,39 @@ def test_standalone_verify_of_images_orch_did_not_build(built: Built, tmp_path: 
     assert all(r["status"] == "passed" for r in rows), rows
     startup = {r["platform"]: r for r in rows if r["check"] == "startup"}
     assert set(startup) == {AMD64, ARM64}
+
     assert startup[ARM64]["emulated"] is True
     assert startup[AMD64]["emulated"] is False
     # Go build info is read from any Go binary, even when no --go requirement is given.
     assert {r["check"] for r in rows if r["platform"] == ARM64} == {"arch", "static", "go-buildinfo", "startup"}
+
+    # the runtime base of an image orch did not build: its layers must begin with the given runtime's
+    mirror_runtime = runtime["pull"]
+    based = orch(
+        "verify",
+        good,
+        "--binary",
+        "/usr/local/bin/good",
+        "--runtime",
+        mirror_runtime,
+        "--report",
+        str(tmp_path / "based"),
+        cwd=elsewhere,
+    )
+    assert based.returncode == 0, based.stdout + based.stderr
+    rows = json.loads((tmp_path / "based" / "report.json").read_text())["results"]
+    assert {r["platform"] for r in rows if r["check"] == "runtime-base" and r["status"] == "passed"} == {AMD64, ARM64}
+    other = orch(
+        "verify",
+        good,
+        "--binary",
+        "/usr/local/bin/good",
+        "--runtime",
+        builder["pull"],
+        "--report",
+        str(tmp_path / "other"),
+        cwd=elsewhere,
+    )
+    assert other.returncode == 7, other.stdout + other.stderr
+    rows = json.loads((tmp_path / "other" / "report.json").read_text())["results"]
+    assert {r["status"] for r in rows if r["check"] == "runtime-base"} == {"failed"}
