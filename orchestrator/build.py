@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from orchestrator.errors import ExitCode, UsageError, worst_exit_code
-from orchestrator.prepare import Prepared, begin, choose, finish, lint, require_clean, resolve
+from orchestrator.prepare import Prepared, begin, choose, finish, lint, require_builders, require_clean, resolve
 from orchestrator.results import RunReport, exit_code_of
 
 if TYPE_CHECKING:
@@ -70,9 +70,9 @@ class BuildCommand:
         self._registry = RetryingRegistry(RegistryClient())
         self._engine = self._make_engine()
         resolve(prep, registry=self._registry, engine=self._engine, locked=self.locked)
-        choose(prep, strict=False)
+        choose(prep)
         require_clean(lint(prep))
-        choose(prep, strict=True)
+        require_builders(prep)
         finish(prep)
         return prep
 

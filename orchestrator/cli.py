@@ -234,7 +234,7 @@ def plan(
 
     prep = begin(G.file, only, arch)
     lock = facts_from_lock(prep)
-    choose(prep, strict=False)
+    choose(prep)
     built = finish(prep)
     if as_json:
         # pydantic-core writes indented JSON ~3x faster than json.dumps(indent=2), which falls back
@@ -427,7 +427,7 @@ def policy_check(fmt: FormatOpt = "text") -> None:
 
     prep = begin(G.file)
     facts_from_lock(prep)
-    choose(prep, strict=False)
+    choose(prep)
     findings = lint(prep)
     if fmt == "json":
         typer.echo(to_json(findings))
@@ -456,7 +456,7 @@ def policy_audit(
         facts_from_lock(prep)
     else:
         resolve(prep, registry=_registry(), engine=_engine(), locked=False)
-    choose(prep, strict=False)
+    choose(prep)
     items = audit(prep.policy, prep.project, prep.parsed, facts=prep.facts, choices=prep.choices, today=prep.today)
     if fmt == "json":
         typer.echo(to_json(items))
@@ -544,7 +544,7 @@ def exception_new(
         facts_from_lock(prep)
     else:
         resolve(prep, registry=_registry(), engine=_engine(), locked=False)
-    choose(prep, strict=False)
+    choose(prep)
     exc_id, record, markdown = draft(
         service=service,
         stage=stage,

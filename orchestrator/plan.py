@@ -75,6 +75,11 @@ class ServicePlan(Frozen):
         return f"orch-{self.input_hash[:12]}"
 
     @property
+    def hash_ref(self) -> str:
+        """The image by its input-hash tag: what orch builds, verifies and pushes first."""
+        return f"{self.image}:{self.hash_tag}"
+
+    @property
     def resolved(self) -> bool:
         return (
             self.runtime.digest is not None

@@ -126,7 +126,8 @@ def resolve(
         write_lock(prep.lock_path, new)
 
 
-def choose(prep: Prepared, *, strict: bool) -> None:
+def choose(prep: Prepared) -> None:
+    """Each selected service's builder choice (with every rejection's reason); never raises."""
     for name in [n for wave in prep.selection.waves for n in wave]:
         choice = choose_builder(
             prep.policy,
@@ -136,9 +137,14 @@ def choose(prep: Prepared, *, strict: bool) -> None:
             facts=prep.facts,
             today=prep.today,
         )
-        if strict and choice is not None:
-            require_builder(choice, prep.selection.platforms[name])
         prep.choices[name] = choice
+
+
+def require_builders(prep: Prepared) -> None:
+    """The policy error that says everything, for the first service no builder qualifies for."""
+    for name, choice in prep.choices.items():
+        if choice is not None:
+            require_builder(choice, prep.selection.platforms[name])
 
 
 def lint(prep: Prepared) -> list[Finding]:

@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -156,9 +156,11 @@ class Runner:
         message: str,
         *,
         duration_s: float = 0.0,
+        logs: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        """One row per platform of the service for a step that covers all its platforms at once."""
+        """One row per platform of the service for a step that covers all its platforms at once
+        (`logs`: each platform's log file, relative to the report)."""
         for platform in svc.platforms:
             self._add(
                 StepResult(
@@ -168,6 +170,7 @@ class Runner:
                     status=status,
                     message=message,
                     duration_s=round(duration_s, 2),
+                    log=(logs or {}).get(platform),
                     **extra,
                 )
             )
@@ -251,7 +254,7 @@ class Runner:
             )
 
     def ref(self, svc: ServicePlan, tag: str | None = None) -> str:
-        return f"{svc.image}:{tag or svc.hash_tag}"
+        return f"{svc.image}:{tag}" if tag else svc.hash_ref
 
     def tags(self, svc: ServicePlan) -> list[str]:
         """Every reference the image gets: the input-hash tag first, the service's tags, the revision."""
@@ -315,38 +318,27 @@ class Runner:
         try:
             outcome = self.engine.build(request, lines.append)
         except EngineError as exc:
-            duration = time.monotonic() - start
-            logs = self._write_logs(svc, lines or exc.stderr.splitlines())
-            for platform in svc.platforms:
-                self._add(
-                    StepResult(
-                        service=svc.name,
-                        platform=platform,
-                        step="build",
-                        status="failed",
-                        message=exc.message,
-                        duration_s=round(duration, 2),
-                        evidence=_tail(lines or exc.stderr.splitlines()),
-                        log=logs.get(platform),
-                    )
-                )
-            raise
-        duration = time.monotonic() - start
-        logs = self._write_logs(svc, lines)
-        state.digest = outcome.digest
-        for platform in svc.platforms:
-            self._add(
-                StepResult(
-                    service=svc.name,
-                    platform=platform,
-                    step="build",
-                    status="passed",
-                    message=f"built {ref}",
-                    duration_s=round(duration, 2),
-                    digest=outcome.digest,
-                    log=logs.get(platform),
-                )
+            output = lines or exc.stderr.splitlines()
+            self._each_platform(
+                svc,
+                "build",
+                "failed",
+                exc.message,
+                duration_s=time.monotonic() - start,
+                logs=self._write_logs(svc, output),
+                evidence=_tail(output),
             )
+            raise
+        state.digest = outcome.digest
+        self._each_platform(
+            svc,
+            "build",
+            "passed",
+            f"built {ref}",
+            duration_s=time.monotonic() - start,
+            logs=self._write_logs(svc, lines),
+            digest=outcome.digest,
+        )
         return True
 
     def _write_logs(self, svc: ServicePlan, lines: Sequence[str]) -> dict[str, str]:

@@ -93,12 +93,12 @@ def verify_command(
 
         prep = begin(file, only, arch)
         facts_from_lock(prep)
-        choose(prep, strict=False)
+        choose(prep)
         plan = finish(prep)
         verifier = Verifier(engine, registry, prep.policy.spec.advisories)
         project_name = plan.project
         for svc in plan.services:
-            ref = f"{svc.image}:{svc.hash_tag}"
+            ref = svc.hash_ref
             spec = prep.project.services[svc.name]
             target = verify_target(svc, spec, ref)
             digest = engine.local_digest(ref)

@@ -237,15 +237,16 @@ def test_broken_service_fails_once_dependents_skip_independent_builds(tmp_path: 
 
 
 class _FaultyProxy(socketserver.ThreadingTCPServer):
-    """A loopback proxy in front of the registry that fails orch's own requests (its User-Agent) with
-    503 twice out of three, and passes the engine's (BuildKit, docker push) through untouched."""
+    """A loopback proxy in front of the registry that answers orch's own requests (its User-Agent) with
+    503 two times out of three for each URL (counted per URL, so concurrent callers cannot starve each
+    other), and passes the engine's (BuildKit, docker pull and push) through untouched."""
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self.count = 0
+        self.count: dict[str, int] = {}
         self.failed = 0
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
@@ -274,9 +275,10 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
             body = self.rfile.read(length) if length else b""
             agent = next((v for k, v in headers if k.lower() == "user-agent"), "")
             if agent.startswith("orch-registry-client"):
+                url = request_line.decode("latin-1").split(" ")[1]
                 with self.server.lock:
-                    self.server.count += 1
-                    fail = self.server.count % 3 != 0
+                    self.server.count[url] = self.server.count.get(url, 0) + 1
+                    fail = self.server.count[url] % 3 != 0
                     if fail:
                         self.server.failed += 1
                 if fail:

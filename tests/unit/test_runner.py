@@ -116,7 +116,7 @@ def run(
     )
     prep.facts = {"gcr.io/distroless/static-debian12:nonroot": runtime}
     prep.today = dt.date(2026, 12, 4)
-    choose(prep, strict=False)
+    choose(prep)
     plan = finish(prep)
     engine = FakeEngine(failing)
     runner = Runner(
